@@ -1,0 +1,121 @@
+"""The contract every app connector follows, and the catalogue of the apps the program knows.
+
+A connector talks to one location of one app (a folder, an address book, a contact folder) and
+never touches the store: a sync run hands it the cursor it returned last time and takes back what
+it returns. Per-record problems come back as values (:class:`ReadFailure`,
+:class:`WriteResult` with an error); problems that stop the whole side are
+:class:`~piesync_desktop.engine.errors.ConnectorError` subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from piesync_desktop.engine.errors import ConfigError
+from piesync_desktop.engine.model import (
+    AppSchema,
+    Capabilities,
+    Changes,
+    NewRecord,
+    ReadFailure,
+    Record,
+    RecordUpdate,
+    WriteResult,
+)
+
+Cursor = Any  # JSON-compatible, owned by the connector
+
+
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    """What the catalogue shows of an app: its key in ``APP:LOCATION``, its name, its abilities."""
+
+    key: str
+    name: str
+    description: str
+    capabilities: Capabilities
+
+
+class Connector(Protocol):
+    """One location of one app, as the engine uses it during a sync run."""
+
+    app: ClassVar[AppInfo]
+
+    @property
+    def location(self) -> str:
+        """The location as the person wrote it after ``APP:``."""
+        ...
+
+    @property
+    def account_key(self) -> str:
+        """Identifies the account: two connections with the same key never sync at once."""
+        ...
+
+    def open(self) -> None:
+        """Check the location can be used; raise ConnectorError with a clear message if not."""
+
+    def schema(self) -> AppSchema: ...
+
+    def changes(self, cursor: Cursor | None) -> Changes:
+        """Records new or changed since ``cursor`` (all of them when it is None), and deletions."""
+        ...
+
+    def get(self, ids: Sequence[str]) -> list[Record | ReadFailure]:
+        """Read the named records again (a missing one comes back as a ReadFailure)."""
+        ...
+
+    def create(self, records: Sequence[NewRecord]) -> list[WriteResult]: ...
+
+    def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]: ...
+
+    def delete(self, ids: Sequence[str]) -> list[WriteResult]:
+        """Only ever called for the person's explicit choice in the Trash review."""
+        ...
+
+    def cursor(self) -> Cursor:
+        """The cursor to hand to the next ``changes``, covering our own writes of this run."""
+        ...
+
+
+ConnectorFactory = Callable[[str], Connector]
+
+
+def _builtin() -> dict[str, tuple[AppInfo, ConnectorFactory]]:
+    """The apps this build knows, by key (imported here so the catalogue is one place)."""
+    from piesync_desktop.engine.connectors.vcard_dir import VCardDir
+
+    return {cls.app.key: (cls.app, cls) for cls in (VCardDir,)}
+
+
+def catalogue() -> list[AppInfo]:
+    return sorted((info for info, _ in _builtin().values()), key=lambda info: info.name)
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split ``APP:LOCATION`` and check the app exists."""
+    app, sep, location = spec.partition(":")
+    if not sep or not app:
+        raise ConfigError(f"'{spec}' is not APP:LOCATION (for example vcard:/home/me/contacts).")
+    known = _builtin()
+    if app not in known:
+        raise ConfigError(
+            f"Unknown app '{app}' in '{spec}'. Known apps: {', '.join(sorted(known))}."
+        )
+    return app, location
+
+
+def open_connector(spec: str) -> Connector:
+    """The connector for ``APP:LOCATION`` (not yet opened)."""
+    app, location = parse_spec(spec)
+    return _builtin()[app][1](location)
+
+
+def app_info(app: str) -> AppInfo:
+    return _builtin()[app][0]
+
+
+def batched(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start : start + size]

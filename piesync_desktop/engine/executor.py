@@ -1,0 +1,243 @@
+"""Applies a run's plans through the connectors, in batches, and records what happened.
+
+Every write is checked against the target's schema first, so what an app would refuse becomes a
+failure with a reason a person understands. Creates are journalled before they are sent. After
+each batch the links, the record index, the activity and the failures are committed together.
+A rejected record fails alone; the run goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from piesync_desktop.engine.connectors.base import batched
+from piesync_desktop.engine.model import (
+    ENUMERATED_TYPES,
+    TRASH_TAG,
+    AppSchema,
+    NewRecord,
+    Record,
+    RecordUpdate,
+    Value,
+    WriteResult,
+    is_empty,
+)
+from piesync_desktop.engine.store import Link, RecordState
+
+if TYPE_CHECKING:
+    from piesync_desktop.engine.sync import SyncRun
+
+Update = tuple[dict[str, Value], frozenset[str], frozenset[str]]
+
+
+@dataclass(slots=True)
+class PairPlan:
+    """What one pair (or one new contact, or one deletion) needs written."""
+
+    link: Link | None
+    new_base: dict[str, Any] | None = None  # slot values after the writes; None keeps the base
+    rule_keys: list[str] = field(default_factory=list)
+    records: dict[str, Record] = field(default_factory=dict)
+    updates: dict[str, Update] = field(default_factory=dict)  # per target side
+    source_side: str | None = None  # a create: the side the contact comes from
+    source: Record | None = None
+    create_key: str = ""
+    create_fields: dict[str, Value] = field(default_factory=dict)
+    create_tags: frozenset[str] = frozenset()
+    trash_for: str | None = None  # a deletion: the side whose counterpart gets 'PieSync Trash'
+    failed: bool = False
+
+
+def schema_problem(schema: AppSchema, app: str, fields: dict[str, Value]) -> str | None:
+    """Why ``fields`` (the record as it would be after the write) cannot be written, if so."""
+    for spec in schema.fields.values():
+        value = fields.get(spec.key, spec.empty())
+        if spec.required and is_empty(value):
+            return f"Missing required field {spec.label} in {app}."
+        enumerated = spec.type in ENUMERATED_TYPES and spec.options
+        if enumerated and isinstance(value, str) and value and value not in spec.options:
+            options = ", ".join(spec.options)
+            return (
+                f"'{value}' is not an option of field {spec.label} in {app} (options: {options})."
+            )
+    return None
+
+
+class Executor:
+    """Carries out the plans of one run."""
+
+    def __init__(self, run: SyncRun, plans: list[PairPlan]) -> None:
+        self.run = run
+        self.plans = plans
+
+    def apply(self) -> None:
+        creates: dict[str, list[PairPlan]] = {"a": [], "b": []}
+        updates: dict[str, list[tuple[PairPlan, RecordUpdate]]] = {"a": [], "b": []}
+        for plan in self.plans:
+            if plan.source is not None and plan.source_side is not None:
+                target = "b" if plan.source_side == "a" else "a"
+                if self._check_create(plan, target):
+                    creates[target].append(plan)
+            elif plan.trash_for is not None:
+                assert plan.link is not None
+                rid = plan.link.id_on(plan.trash_for)
+                if rid:
+                    updates[plan.trash_for].append(
+                        (plan, RecordUpdate(rid, add_tags=frozenset({TRASH_TAG})))
+                    )
+            else:
+                self._queue_updates(plan, updates)
+        for side in ("a", "b"):
+            self._create(side, creates[side])
+        for side in ("a", "b"):
+            self._update(side, updates[side])
+        for plan in self.plans:
+            if plan.link is not None and plan.trash_for is None and plan.source is None:
+                self._settle(plan)
+        self.run.flush()
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def _check_create(self, plan: PairPlan, target: str) -> bool:
+        view = self.run.views[target]
+        problem = schema_problem(view.schema, view.connector.app.name, plan.create_fields)
+        if problem:
+            self._fail(plan.source_side or "a", plan.source, problem, plan.link)
+            return False
+        return True
+
+    def _queue_updates(
+        self, plan: PairPlan, queue: dict[str, list[tuple[PairPlan, RecordUpdate]]]
+    ) -> None:
+        for target, (fields, add, remove) in plan.updates.items():
+            record = plan.records[target]
+            view = self.run.views[target]
+            after = {**record.fields, **fields}
+            problem = schema_problem(view.schema, view.connector.app.name, after)
+            if problem:
+                source = "b" if target == "a" else "a"
+                self._fail(source, plan.records[source], problem, plan.link)
+                plan.failed = True
+                continue
+            queue[target].append(
+                (plan, RecordUpdate(record.id, fields, add, remove, record.version))
+            )
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def _create(self, target: str, plans: list[PairPlan]) -> None:
+        view = self.run.views[target]
+        size = view.connector.app.capabilities.batch_size
+        for done, chunk in enumerate(batched(plans, size)):
+            self.run.progress(f"Creating contacts in {view.app_name}", done * size, len(plans))
+            self.run.store.add_journal(
+                self.run.cid, target, [(p.create_key, p.source.id) for p in chunk if p.source]
+            )
+            results = view.connector.create(
+                [NewRecord(p.create_key, p.create_fields, p.create_tags) for p in chunk]
+            )
+            by_key = {result.key: result for result in results}
+            for plan in chunk:
+                self._created(plan, target, by_key.get(plan.create_key))
+            self.run.clear_journal(target, [p.create_key for p in chunk])
+            self.run.flush()
+
+    def _created(self, plan: PairPlan, target: str, result: WriteResult | None) -> None:
+        source_side = plan.source_side or "a"
+        assert plan.source is not None
+        view = self.run.views[target]
+        if result is None or result.error or result.id is None:
+            reason = result.error if result and result.error else "no answer for this contact"
+            self._fail(
+                source_side,
+                plan.source,
+                f"{view.connector.app.name} refused to create it: {reason}",
+            )
+            return
+        ids = {source_side: plan.source.id, target: result.id}
+        link = self.run.new_link(ids.get("a"), ids.get("b"))
+        link.base = self.run.projector.encode(plan.new_base or {})
+        link.rule_keys = plan.rule_keys
+        self.run.summary.created[target] += 1
+        self.run.set_state(
+            source_side,
+            plan.source,
+            RecordState.IN_SYNC,
+            "",
+            link,
+            action=f"created in {target.upper()}",
+        )
+        created = result.record or Record(result.id, dict(plan.create_fields), plan.create_tags)
+        self.run.set_state(target, created, RecordState.IN_SYNC, "", link, action="created")
+        self.run.clear_failure(source_side, plan.source.id)
+
+    def _update(self, target: str, queue: list[tuple[PairPlan, RecordUpdate]]) -> None:
+        view = self.run.views[target]
+        size = view.connector.app.capabilities.batch_size
+        for done, chunk in enumerate(batched(queue, size)):
+            self.run.progress(f"Updating contacts in {view.app_name}", done * size, len(queue))
+            results = {r.key: r for r in view.connector.update([u for _, u in chunk])}
+            for plan, update in chunk:
+                result = results.get(update.id)
+                if plan.trash_for is not None:
+                    self._trashed(plan, target, result)
+                elif result is None or result.error or result.conflict:
+                    self._update_failed(plan, target, result)
+                else:
+                    self.run.summary.updated[target] += 1
+                    record = plan.records[target]
+                    self.run.set_state(
+                        target,
+                        result.record or record,
+                        RecordState.IN_SYNC,
+                        "",
+                        plan.link,
+                        action="updated",
+                    )
+            self.run.flush()
+
+    def _update_failed(self, plan: PairPlan, target: str, result: WriteResult | None) -> None:
+        plan.failed = True
+        view = self.run.views[target]
+        source = "b" if target == "a" else "a"
+        if result is not None and result.conflict:
+            reason = (
+                f"Changed in {view.app_name} while syncing; it is synced again on the next run."
+            )
+        else:
+            error = result.error if result and result.error else "no answer for this contact"
+            reason = f"{view.connector.app.name} refused the update: {error}"
+        self._fail(source, plan.records[source], reason, plan.link)
+
+    def _trashed(self, plan: PairPlan, target: str, result: WriteResult | None) -> None:
+        assert plan.link is not None
+        if result is not None and not result.error and not result.conflict:
+            plan.link.trash_tagged = True
+            self.run.summary.updated[target] += 1
+        self.run.touch(plan.link)
+        self.run.mark_deleted_counterpart(plan.link)
+
+    def _settle(self, plan: PairPlan) -> None:
+        """After a pair's writes: new base if all succeeded, states, failures cleared."""
+        link = plan.link
+        assert link is not None
+        if plan.failed:
+            return
+        if plan.new_base is not None:
+            link.base = self.run.projector.encode(plan.new_base)
+        link.rule_keys = plan.rule_keys
+        self.run.touch(link)
+        for side, record in plan.records.items():
+            if (side, record.id) not in self.run.handled:
+                self.run.set_state(side, record, RecordState.IN_SYNC, "", link)
+            self.run.clear_failure(side, record.id)
+
+    def _fail(
+        self, side: str, record: Record | None, reason: str, link: Link | None = None
+    ) -> None:
+        if record is None:
+            return
+        self.run.summary.failed += 1
+        self.run.set_state(side, record, RecordState.FAILING, reason, link, action="failed")
+        self.run.add_failure(side, record.id, reason)

@@ -1,0 +1,621 @@
+"""The one SQLite file of a profile: settings the person chose and state the engine keeps.
+
+It holds accounts (never secrets: those go to keyring through ``secrets.py``), connections with
+their mappings and rules, links with the last-synced value of every mapped slot, the per-side record
+index Health reads (with FTS5 search), the activity timeline, failures, run summaries and the
+journal of creates in flight. WAL mode, one ``sqlite3.Connection`` per thread, the schema version in
+``PRAGMA user_version``, each migration step in one ``BEGIN IMMEDIATE`` transaction, file mode 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from piesync_desktop.engine.connection import ConnectionSettings, Direction, Side
+from piesync_desktop.engine.errors import ConfigError, SyncError
+from piesync_desktop.engine.mapping import MappingKind, MappingSpec
+from piesync_desktop.engine.rules import rule_from_json, rule_to_json
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1: the first schema.
+    """
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        app TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE connections (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        a_spec TEXT NOT NULL,
+        b_spec TEXT NOT NULL,
+        a_account INTEGER REFERENCES accounts(id),
+        b_account INTEGER REFERENCES accounts(id),
+        direction TEXT NOT NULL,
+        winner TEXT NOT NULL,
+        avoid_duplicates INTEGER NOT NULL,
+        sync_deletions INTEGER NOT NULL,
+        sync_unsubscribes INTEGER NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        brake_confirmed INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE mappings (
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        a_field TEXT NOT NULL,
+        b_field TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        custom INTEGER NOT NULL,
+        PRIMARY KEY (connection_id, position)
+    );
+    CREATE TABLE rules (
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (connection_id, position)
+    );
+    CREATE TABLE side_state (
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        side TEXT NOT NULL,
+        cursor TEXT,
+        config_hash TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (connection_id, side)
+    );
+    CREATE TABLE links (
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        id INTEGER NOT NULL,
+        a_id TEXT,
+        b_id TEXT,
+        base TEXT NOT NULL,
+        a_synced INTEGER NOT NULL DEFAULT 1,
+        b_synced INTEGER NOT NULL DEFAULT 1,
+        deleted_side TEXT,
+        deleted_at REAL,
+        trash_tagged INTEGER NOT NULL DEFAULT 0,
+        rule_keys TEXT NOT NULL DEFAULT '[]',
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (connection_id, id)
+    );
+    CREATE INDEX links_a ON links(connection_id, a_id);
+    CREATE INDEX links_b ON links(connection_id, b_id);
+    CREATE TABLE records (
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        side TEXT NOT NULL,
+        rid TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        name TEXT NOT NULL DEFAULT '',
+        email TEXT NOT NULL DEFAULT '',
+        match_key TEXT NOT NULL DEFAULT '',
+        link_id INTEGER,
+        note TEXT NOT NULL DEFAULT '',
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (connection_id, side, rid)
+    );
+    CREATE INDEX records_state ON records(connection_id, state);
+    CREATE VIRTUAL TABLE records_fts USING fts5(
+        name, email, rid, content='records', content_rowid='rowid'
+    );
+    CREATE TRIGGER records_ai AFTER INSERT ON records BEGIN
+        INSERT INTO records_fts(rowid, name, email, rid)
+        VALUES (new.rowid, new.name, new.email, new.rid);
+    END;
+    CREATE TRIGGER records_ad AFTER DELETE ON records BEGIN
+        INSERT INTO records_fts(records_fts, rowid, name, email, rid)
+        VALUES ('delete', old.rowid, old.name, old.email, old.rid);
+    END;
+    CREATE TRIGGER records_au AFTER UPDATE OF name, email, rid ON records BEGIN
+        INSERT INTO records_fts(records_fts, rowid, name, email, rid)
+        VALUES ('delete', old.rowid, old.name, old.email, old.rid);
+        INSERT INTO records_fts(rowid, name, email, rid)
+        VALUES (new.rowid, new.name, new.email, new.rid);
+    END;
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        created_a INTEGER NOT NULL DEFAULT 0,
+        created_b INTEGER NOT NULL DEFAULT 0,
+        updated_a INTEGER NOT NULL DEFAULT 0,
+        updated_b INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_connection ON runs(connection_id, id);
+    CREATE TABLE activity (
+        id INTEGER PRIMARY KEY,
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        run_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        side TEXT NOT NULL,
+        rid TEXT NOT NULL,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        state TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX activity_connection ON activity(connection_id, id);
+    CREATE TABLE failures (
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        side TEXT NOT NULL,
+        rid TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        first_at REAL NOT NULL,
+        last_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (connection_id, side, rid)
+    );
+    CREATE TABLE journal (
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        target_side TEXT NOT NULL,
+        create_key TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (connection_id, target_side, create_key)
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+ACTIVITY_KEEP = 50_000  # timeline rows kept per connection
+
+
+class StoreError(SyncError):
+    """The store file cannot be used (locked, corrupt, newer than this program)."""
+
+    title = "Cannot open the profile"
+
+
+class RecordState:
+    """The states of an indexed record (the lists of Health)."""
+
+    IN_SYNC = "in_sync"
+    EXCLUDED = "excluded"
+    DUPLICATE = "duplicate"
+    FAILING = "failing"
+    PENDING = "pending"  # a candidate that has no counterpart yet (one-way target side)
+    DELETED = "deleted"
+
+
+@dataclass(slots=True)
+class IndexRow:
+    """What the store remembers of one record of one side, between runs."""
+
+    rid: str
+    state: str
+    reason: str = ""
+    name: str = ""
+    email: str = ""
+    match_key: str = ""
+    link_id: int | None = None
+    note: str = ""
+
+
+@dataclass(slots=True)
+class Link:
+    """A pair of records kept in sync, with the slot values both held after the last sync."""
+
+    id: int
+    a_id: str | None
+    b_id: str | None
+    base: dict[str, Any] = field(default_factory=dict)  # encoded slot values
+    a_synced: bool = True  # the side holds ``base`` (False after a failed write to it)
+    b_synced: bool = True
+    deleted_side: str | None = None
+    deleted_at: float | None = None
+    trash_tagged: bool = False
+    rule_keys: list[str] = field(default_factory=list)  # "a:<key>" / "b:<key>" matched last time
+
+    def id_on(self, side: str) -> str | None:
+        return self.a_id if side == "a" else self.b_id
+
+    def set_id(self, side: str, rid: str | None) -> None:
+        if side == "a":
+            self.a_id = rid
+        else:
+            self.b_id = rid
+
+    def synced(self, side: str) -> bool:
+        return self.a_synced if side == "a" else self.b_synced
+
+    def set_synced(self, side: str, value: bool) -> None:
+        if side == "a":
+            self.a_synced = value
+        else:
+            self.b_synced = value
+
+
+@dataclass(slots=True)
+class Activity:
+    """One row of the timeline: a contact processed by a run."""
+
+    side: str
+    rid: str
+    name: str
+    email: str
+    state: str
+    action: str
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """What one run did, for the CLI's summary and Health's actions table."""
+
+    run_id: int
+    status: str = "running"
+    message: str = ""
+    created: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
+    updated: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
+    failed: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Store:
+    """A profile's SQLite file. Not shared between threads: each thread opens its own."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        new = not self.path.exists()
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        except sqlite3.Error as exc:
+            raise StoreError(f"Cannot open {self.path}: {exc}.") from exc
+        if new:
+            os.chmod(self.path, 0o600)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        current = self.version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer piesync-desktop (schema {current}, this "
+                f"program knows {SCHEMA_VERSION}). Update the program to open this profile."
+            )
+        if 0 < current < SCHEMA_VERSION:
+            shutil.copy2(self.path, self.path.with_suffix(f".v{current}.bak"))
+        for version in range(current, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _statements(MIGRATIONS[version]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {version + 1}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back whole if anything raises."""
+        if self.db.in_transaction:
+            yield self.db
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- accounts and connections ---------------------------------------------------------
+
+    def ensure_account(self, app: str, key: str, label: str = "") -> int:
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM accounts WHERE key = ?", (key,)).fetchone()
+            if row:
+                return row[0]
+            cur = db.execute(
+                "INSERT INTO accounts (app, key, label, created_at) VALUES (?, ?, ?, ?)",
+                (app, key, label, time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def account_key(self, account_id: int | None) -> str | None:
+        if account_id is None:
+            return None
+        row = self.db.execute("SELECT key FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        return row[0] if row else None
+
+    def add_connection(self, settings: ConnectionSettings, a_account: int, b_account: int) -> int:
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM connections WHERE name = ?", (settings.name,)).fetchone():
+                raise ConfigError(f"A connection named '{settings.name}' already exists.")
+            cur = db.execute(
+                """INSERT INTO connections (name, a_spec, b_spec, a_account, b_account, direction,
+                   winner, avoid_duplicates, sync_deletions, sync_unsubscribes, paused, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (settings.name, settings.a_spec, settings.b_spec, a_account, b_account,
+                 settings.direction.value, settings.winner.value, settings.avoid_duplicates,
+                 settings.sync_deletions, settings.sync_unsubscribes, settings.paused,
+                 time.time()),
+            )
+            settings.id = int(cur.lastrowid or 0)
+            self._write_mappings_and_rules(settings)
+            return settings.id
+
+    def update_connection(self, settings: ConnectionSettings) -> None:
+        """Save changed options, mappings and rules of an existing connection."""
+        assert settings.id is not None
+        with self.transaction() as db:
+            db.execute(
+                """UPDATE connections SET direction = ?, winner = ?, avoid_duplicates = ?,
+                   sync_deletions = ?, sync_unsubscribes = ?, paused = ? WHERE id = ?""",
+                (settings.direction.value, settings.winner.value, settings.avoid_duplicates,
+                 settings.sync_deletions, settings.sync_unsubscribes, settings.paused,
+                 settings.id),
+            )
+            db.execute("DELETE FROM mappings WHERE connection_id = ?", (settings.id,))
+            db.execute("DELETE FROM rules WHERE connection_id = ?", (settings.id,))
+            self._write_mappings_and_rules(settings)
+
+    def _write_mappings_and_rules(self, settings: ConnectionSettings) -> None:
+        self.db.executemany(
+            """INSERT INTO mappings (connection_id, position, a_field, b_field, kind, enabled,
+               custom) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            [(settings.id, i, m.a_field, m.b_field, m.kind.value, m.enabled, m.custom)
+             for i, m in enumerate(settings.mappings)],
+        )
+        self.db.executemany(
+            "INSERT INTO rules (connection_id, position, body) VALUES (?, ?, ?)",
+            [(settings.id, i, json.dumps(rule_to_json(r))) for i, r in enumerate(settings.rules)],
+        )
+
+    def connection(self, name: str) -> ConnectionSettings:
+        row = self.db.execute(_CONNECTION_SELECT + " WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            names = ", ".join(self.connection_names()) or "none yet"
+            raise ConfigError(f"No connection named '{name}' (connections: {names}).")
+        return self._settings(row)
+
+    def connections(self) -> list[ConnectionSettings]:
+        rows = self.db.execute(_CONNECTION_SELECT + " ORDER BY name").fetchall()
+        return [self._settings(row) for row in rows]
+
+    def connection_names(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM connections ORDER BY name")]
+
+    def connection_accounts(self, connection_id: int) -> tuple[str | None, str | None]:
+        row = self.db.execute(
+            "SELECT a_account, b_account FROM connections WHERE id = ?", (connection_id,)
+        ).fetchone()
+        return self.account_key(row[0]), self.account_key(row[1])
+
+    def remove_connection(self, name: str) -> None:
+        """Forget a connection's settings and state; no contact anywhere is touched."""
+        settings = self.connection(name)
+        with self.transaction() as db:
+            db.execute("DELETE FROM records WHERE connection_id = ?", (settings.id,))
+            db.execute("DELETE FROM connections WHERE id = ?", (settings.id,))
+
+    def _settings(self, row: sqlite3.Row | tuple) -> ConnectionSettings:
+        (cid, name, a_spec, b_spec, direction, winner, avoid, deletions, unsubscribes,
+         paused) = row
+        mappings = [
+            MappingSpec(a, b, MappingKind(kind), bool(enabled), bool(custom))
+            for a, b, kind, enabled, custom in self.db.execute(
+                """SELECT a_field, b_field, kind, enabled, custom FROM mappings
+                   WHERE connection_id = ? ORDER BY position""",
+                (cid,),
+            )
+        ]
+        rules = [
+            rule_from_json(json.loads(body))
+            for (body,) in self.db.execute(
+                "SELECT body FROM rules WHERE connection_id = ? ORDER BY position", (cid,)
+            )
+        ]
+        return ConnectionSettings(
+            name=name, a_spec=a_spec, b_spec=b_spec, direction=Direction(direction),
+            winner=Side(winner), avoid_duplicates=bool(avoid), sync_deletions=bool(deletions),
+            sync_unsubscribes=bool(unsubscribes), paused=bool(paused), mappings=mappings,
+            rules=rules, id=cid,
+        )
+
+    # -- per-side state -------------------------------------------------------------------
+
+    def side_state(self, connection_id: int, side: str) -> tuple[Any, str]:
+        row = self.db.execute(
+            "SELECT cursor, config_hash FROM side_state WHERE connection_id = ? AND side = ?",
+            (connection_id, side),
+        ).fetchone()
+        if row is None:
+            return None, ""
+        return (json.loads(row[0]) if row[0] else None), row[1]
+
+    def save_side_state(self, connection_id: int, side: str, cursor: Any, config_hash: str
+                        ) -> None:
+        self.db.execute(
+            """INSERT INTO side_state (connection_id, side, cursor, config_hash)
+               VALUES (?, ?, ?, ?) ON CONFLICT (connection_id, side)
+               DO UPDATE SET cursor = excluded.cursor, config_hash = excluded.config_hash""",
+            (connection_id, side, json.dumps(cursor, separators=(",", ":")), config_hash),
+        )
+
+    # -- record index -----------------------------------------------------------------------
+
+    def index(self, connection_id: int, side: str) -> dict[str, IndexRow]:
+        rows = self.db.execute(
+            """SELECT rid, state, reason, name, email, match_key, link_id, note FROM records
+               WHERE connection_id = ? AND side = ?""",
+            (connection_id, side),
+        )
+        return {row[0]: IndexRow(*row) for row in rows}
+
+    def save_index(self, connection_id: int, side: str, rows: Iterable[IndexRow]) -> None:
+        now = time.time()
+        self.db.executemany(
+            """INSERT INTO records (connection_id, side, rid, state, reason, name, email,
+               match_key, link_id, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (connection_id, side, rid) DO UPDATE SET state = excluded.state,
+               reason = excluded.reason, name = excluded.name, email = excluded.email,
+               match_key = excluded.match_key, link_id = excluded.link_id,
+               note = excluded.note, updated_at = excluded.updated_at""",
+            [(connection_id, side, r.rid, r.state, r.reason, r.name, r.email, r.match_key,
+              r.link_id, r.note, now) for r in rows],
+        )
+
+    def drop_index(self, connection_id: int, side: str, rids: Iterable[str]) -> None:
+        self.db.executemany(
+            "DELETE FROM records WHERE connection_id = ? AND side = ? AND rid = ?",
+            [(connection_id, side, rid) for rid in rids],
+        )
+
+    # -- links ----------------------------------------------------------------------------------
+
+    def links(self, connection_id: int) -> dict[int, Link]:
+        rows = self.db.execute(
+            """SELECT id, a_id, b_id, base, a_synced, b_synced, deleted_side, deleted_at,
+               trash_tagged, rule_keys FROM links WHERE connection_id = ?""",
+            (connection_id,),
+        )
+        return {
+            row[0]: Link(row[0], row[1], row[2], json.loads(row[3]), bool(row[4]), bool(row[5]),
+                         row[6], row[7], bool(row[8]), json.loads(row[9]))
+            for row in rows
+        }
+
+    def save_links(self, connection_id: int, links: Iterable[Link]) -> None:
+        now = time.time()
+        self.db.executemany(
+            """INSERT INTO links (connection_id, id, a_id, b_id, base, a_synced, b_synced,
+               deleted_side, deleted_at, trash_tagged, rule_keys, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (connection_id, id) DO UPDATE SET a_id = excluded.a_id,
+               b_id = excluded.b_id, base = excluded.base, a_synced = excluded.a_synced,
+               b_synced = excluded.b_synced, deleted_side = excluded.deleted_side,
+               deleted_at = excluded.deleted_at, trash_tagged = excluded.trash_tagged,
+               rule_keys = excluded.rule_keys, updated_at = excluded.updated_at""",
+            [(connection_id, ln.id, ln.a_id, ln.b_id,
+              json.dumps(ln.base, separators=(",", ":"), ensure_ascii=False), ln.a_synced,
+              ln.b_synced, ln.deleted_side, ln.deleted_at, ln.trash_tagged,
+              json.dumps(ln.rule_keys), now) for ln in links],
+        )
+
+    # -- journal of creates in flight -----------------------------------------------------------
+
+    def journal(self, connection_id: int) -> dict[tuple[str, str], str]:
+        """(target side, create key) -> source record id."""
+        rows = self.db.execute(
+            "SELECT target_side, create_key, source_id FROM journal WHERE connection_id = ?",
+            (connection_id,),
+        )
+        return {(side, key): source for side, key, source in rows}
+
+    def add_journal(self, connection_id: int, side: str, entries: Sequence[tuple[str, str]]
+                    ) -> None:
+        """Record (create key, source id) pairs before the creates are sent; commits at once."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                """INSERT OR REPLACE INTO journal (connection_id, target_side, create_key,
+                   source_id, created_at) VALUES (?, ?, ?, ?, ?)""",
+                [(connection_id, side, key, source, now) for key, source in entries],
+            )
+
+    def clear_journal(self, connection_id: int, side: str, keys: Iterable[str]) -> None:
+        self.db.executemany(
+            "DELETE FROM journal WHERE connection_id = ? AND target_side = ? AND create_key = ?",
+            [(connection_id, side, key) for key in keys],
+        )
+
+    # -- runs, activity, failures ------------------------------------------------------------
+
+    def start_run(self, connection_id: int) -> int:
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO runs (connection_id, started_at, status) VALUES (?, ?, 'running')",
+                (connection_id, time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def finish_run(self, connection_id: int, summary: RunSummary) -> None:
+        with self.transaction() as db:
+            db.execute(
+                """UPDATE runs SET finished_at = ?, status = ?, message = ?, created_a = ?,
+                   created_b = ?, updated_a = ?, updated_b = ?, failed = ? WHERE id = ?""",
+                (time.time(), summary.status, summary.message, summary.created["a"],
+                 summary.created["b"], summary.updated["a"], summary.updated["b"],
+                 summary.failed, summary.run_id),
+            )
+            db.execute(
+                """DELETE FROM activity WHERE connection_id = ? AND id <= (
+                   SELECT id FROM activity WHERE connection_id = ? ORDER BY id DESC
+                   LIMIT 1 OFFSET ?)""",
+                (connection_id, connection_id, ACTIVITY_KEEP),
+            )
+
+    def add_activity(self, connection_id: int, run_id: int, rows: Iterable[Activity]) -> None:
+        now = time.time()
+        self.db.executemany(
+            """INSERT INTO activity (connection_id, run_id, at, side, rid, name, email, state,
+               action, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [(connection_id, run_id, now, r.side, r.rid, r.name, r.email, r.state, r.action,
+              r.detail) for r in rows],
+        )
+
+    def record_failures(self, connection_id: int, failures: Iterable[tuple[str, str, str]]
+                        ) -> None:
+        """(side, record id, reason) rows; attempts count up while a record keeps failing."""
+        now = time.time()
+        self.db.executemany(
+            """INSERT INTO failures (connection_id, side, rid, reason, first_at, last_at)
+               VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection_id, side, rid) DO UPDATE SET
+               reason = excluded.reason, last_at = excluded.last_at,
+               attempts = failures.attempts + 1""",
+            [(connection_id, side, rid, reason, now, now) for side, rid, reason in failures],
+        )
+
+    def clear_failures(self, connection_id: int, keys: Iterable[tuple[str, str]]) -> None:
+        self.db.executemany(
+            "DELETE FROM failures WHERE connection_id = ? AND side = ? AND rid = ?",
+            [(connection_id, side, rid) for side, rid in keys],
+        )
+
+
+_CONNECTION_SELECT = """SELECT id, name, a_spec, b_spec, direction, winner, avoid_duplicates,
+    sync_deletions, sync_unsubscribes, paused FROM connections"""
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (``CREATE TRIGGER`` bodies hold semicolons)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,818 @@
+"""One sync run of one connection: pull, classify, pair, plan, apply, record.
+
+The run never deletes a contact. It writes through the connectors in batches, journals every
+create before sending it (so a crash between "created there" and "link saved" never makes a
+duplicate), commits the store after each batch, and saves the connectors' cursors only when the
+whole run completed, so an interrupted run is simply done again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from piesync_desktop.engine.connection import ConnectionSettings, Side
+from piesync_desktop.engine.connectors.base import Connector, batched
+from piesync_desktop.engine.errors import Cancelled, SafetyBrake, SyncError
+from piesync_desktop.engine.executor import Executor, PairPlan
+from piesync_desktop.engine.locks import AccountLocks
+from piesync_desktop.engine.mapping import Projector, default_mappings
+from piesync_desktop.engine.matching import normalise_email
+from piesync_desktop.engine.model import (
+    TRASH_TAG,
+    UNSUBSCRIBES_TAG,
+    AppSchema,
+    ReadFailure,
+    Record,
+    is_empty,
+)
+from piesync_desktop.engine.planner import merge
+from piesync_desktop.engine.rules import ActionOp, Rule, default_rules, managed_tags
+from piesync_desktop.engine.store import Activity, IndexRow, Link, RecordState, RunSummary, Store
+
+SIDES = ("a", "b")
+BRAKE_MIN_KNOWN = 10  # below this many contacts, losing most of them is not called suspicious
+BRAKE_SHARE = 0.5
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(slots=True)
+class RunOptions:
+    """How a run may behave beyond the connection's settings."""
+
+    confirm: bool = False  # go on past the safety brake
+    progress: Progress | None = None
+    on_wait: Callable[[str], None] | None = None
+    cancelled: Callable[[], bool] | None = None
+
+
+@dataclass(slots=True)
+class SideView:
+    """Everything the run knows of one side."""
+
+    side: str
+    connector: Connector
+    schema: AppSchema
+    app_name: str
+    index: dict[str, IndexRow] = field(default_factory=dict)
+    fetched: dict[str, Record] = field(default_factory=dict)
+    unreadable: dict[str, ReadFailure] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+    notes: dict[str, str] = field(default_factory=dict)
+    total: int = 0
+    email_field: str | None = None
+    links_by_rid: dict[str, Link] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)  # match key -> record that holds it
+
+    def name_of(self, rid: str) -> str:
+        record = self.fetched.get(rid)
+        if record is not None:
+            return record.display_name()
+        row = self.index.get(rid)
+        return row.name if row else rid
+
+
+def config_hash(settings: ConnectionSettings, schemas: dict[str, AppSchema]) -> str:
+    """Changes to anything that decides what a record maps to force a full re-read."""
+    blob = json.dumps(
+        {
+            "mappings": [m.key + str(m.enabled) for m in settings.mappings],
+            "rules": [r.key for r in settings.rules],
+            "avoid": settings.avoid_duplicates,
+            "direction": settings.direction.value,
+            "schemas": {s: sorted(schemas[s].fields) for s in SIDES},
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha1(blob.encode()).hexdigest()
+
+
+def run_sync(
+    store: Store,
+    settings: ConnectionSettings,
+    connectors: dict[str, Connector],
+    locks: AccountLocks,
+    options: RunOptions | None = None,
+) -> RunSummary:
+    """Run one connection once; raises SyncError (recorded as the run's outcome) if it cannot."""
+    options = options or RunOptions()
+    accounts = [connectors[s].account_key for s in SIDES]
+    with locks.hold(accounts, settings.name, options.on_wait, options.cancelled):
+        assert settings.id is not None
+        summary = RunSummary(run_id=store.start_run(settings.id))
+        try:
+            SyncRun(store, settings, connectors, options, summary).execute()
+        except SyncError as exc:
+            summary.status = "braked" if isinstance(exc, SafetyBrake) else "failed"
+            summary.message = exc.message
+            store.finish_run(settings.id, summary)
+            raise
+        except BaseException:
+            summary.status = "failed"
+            summary.message = "Interrupted by an unexpected error."
+            store.finish_run(settings.id, summary)
+            raise
+        summary.status = "completed"
+        store.finish_run(settings.id, summary)
+        return summary
+
+
+class SyncRun:
+    """The state of one run; ``execute`` walks the phases in order."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: ConnectionSettings,
+        connectors: dict[str, Connector],
+        options: RunOptions,
+        summary: RunSummary,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.cid: int = settings.id or 0
+        self.options = options
+        self.summary = summary
+        self.direction = settings.direction
+        self.rules: list[Rule] = settings.rules or default_rules()
+        self.views: dict[str, SideView] = {}
+        for side in SIDES:
+            connector = connectors[side]
+            connector.open()
+            schema = connector.schema()
+            view = SideView(side, connector, schema, f"{connector.app.name} ({connector.location})")
+            view.email_field = (
+                "emails"
+                if "emails" in schema
+                else (next((k for k, f in schema.fields.items() if f.type == "email"), None))
+            )
+            self.views[side] = view
+        schemas = {s: self.views[s].schema for s in SIDES}
+        if not settings.mappings:
+            settings.mappings = default_mappings(
+                schemas["a"],
+                schemas["b"],
+                connectors["a"].app.capabilities.tags,
+                connectors["b"].app.capabilities.tags,
+            )
+        self.projector = Projector(settings.mappings, schemas, managed_tags(self.rules))
+        self.hash = config_hash(settings, schemas)
+        self.links: dict[int, Link] = {}
+        self.next_link_id = 1
+        self.journal: dict[tuple[str, str], str] = {}
+        self.activity: list[Activity] = []
+        self.index_updates: dict[str, dict[str, IndexRow]] = {"a": {}, "b": {}}
+        self.index_drops: dict[str, set[str]] = {"a": set(), "b": set()}
+        self.dirty_links: dict[int, Link] = {}
+        self.handled: set[tuple[str, str]] = set()  # records whose state this run has set
+        self.failures: list[tuple[str, str, str]] = []
+        self.cleared_failures: list[tuple[str, str]] = []
+        self.journal_done: dict[str, list[str]] = {"a": [], "b": []}
+
+    # -- phases ----------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        cursors = self._pull()
+        self._load_state()
+        self._find_deletions(cursors)
+        self._brake()
+        self._fetch_counterparts()
+        self._recover_journal()
+        self._assign_owners()
+        plans = self._pair_and_plan()
+        self._handle_deletions(plans)
+        Executor(self, plans).apply()
+        self._index_the_rest()
+        with self.store.transaction():
+            self.flush()
+            for side in SIDES:
+                stale = [key for (target, key) in self.journal if target == side]
+                self.store.clear_journal(self.cid, side, stale)
+                self.store.save_side_state(
+                    self.cid, side, self.views[side].connector.cursor(), self.hash
+                )
+        self.summary.counts = self.counts()
+
+    def progress(self, phase: str, done: int = 0, total: int = 0) -> None:
+        if self.options.cancelled and self.options.cancelled():
+            raise Cancelled("The sync was cancelled; nothing is lost, the next run goes on.")
+        if self.options.progress:
+            self.options.progress(phase, done, total)
+
+    def _pull(self) -> dict[str, Any]:
+        cursors: dict[str, Any] = {}
+        for side in SIDES:
+            view = self.views[side]
+            self.progress(f"Reading {view.app_name}")
+            cursor, old_hash = self.store.side_state(self.cid, side)
+            if old_hash != self.hash:
+                cursor = None
+            cursors[side] = cursor
+            changes = view.connector.changes(cursor)
+            view.fetched = {r.id: r for r in changes.records}
+            view.unreadable = {f.id: f for f in changes.failures}
+            view.deleted = set(changes.deleted)
+            view.notes = {n.id: n.note for n in changes.notes}
+            view.total = changes.total
+        return cursors
+
+    def _load_state(self) -> None:
+        self.links = self.store.links(self.cid)
+        self.next_link_id = max(self.links, default=0) + 1
+        self.journal = self.store.journal(self.cid)
+        for side in SIDES:
+            view = self.views[side]
+            view.index = self.store.index(self.cid, side)
+            for link in self.links.values():
+                rid = link.id_on(side)
+                if rid is not None:
+                    view.links_by_rid[rid] = link
+
+    def _find_deletions(self, cursors: dict[str, Any]) -> None:
+        for side in SIDES:
+            view = self.views[side]
+            if cursors[side] is None:  # a full listing: what is not listed is gone
+                listed = view.fetched.keys() | view.unreadable.keys()
+                view.deleted |= {
+                    rid
+                    for rid, row in view.index.items()
+                    if rid not in listed and row.state != RecordState.DELETED
+                }
+            view.deleted &= view.index.keys() | view.links_by_rid.keys()
+            view.deleted -= view.fetched.keys()
+
+    def _brake(self) -> None:
+        if self.options.confirm:
+            return
+        for side in SIDES:
+            view = self.views[side]
+            known = sum(1 for row in view.index.values() if row.state != RecordState.DELETED)
+            lost = len(view.deleted)
+            if known and view.total == 0:
+                raise SafetyBrake(
+                    f"{view.app_name} listed no contacts, where it had {known}. Nothing was "
+                    "written. If the folder or account is right and really empty now, confirm "
+                    "to sync anyway (sync --confirm, or Confirm in the window)."
+                )
+            if known >= BRAKE_MIN_KNOWN and lost > known * BRAKE_SHARE:
+                raise SafetyBrake(
+                    f"{view.app_name} lost {lost} of its {known} contacts since the last sync. "
+                    "Nothing was written. If these deletions are intended, confirm to sync "
+                    "anyway (sync --confirm, or Confirm in the window)."
+                )
+
+    def _fetch_counterparts(self) -> None:
+        """Read again what the plan needs beyond the changes: counterparts and retries."""
+        wanted: dict[str, set[str]] = {"a": set(), "b": set()}
+        failing = {
+            (side, rid)
+            for side in SIDES
+            for rid, row in self.views[side].index.items()
+            if row.state == RecordState.FAILING and rid not in self.views[side].unreadable
+        }
+        for side, rid in failing:
+            wanted[side].add(rid)
+        for side in SIDES:
+            other = self.views[Side(side).other.value]
+            for rid in list(self.views[side].fetched) + list(wanted[side]):
+                link = self.views[side].links_by_rid.get(rid)
+                if link is None or link.deleted_side:
+                    continue
+                counterpart = link.id_on(other.side)
+                if counterpart and counterpart not in other.fetched:
+                    wanted[other.side].add(counterpart)
+        self._get(wanted)
+        # Duplicates whose key lost its holder (deleted, or its email changed) get another chance.
+        retry: dict[str, set[str]] = {"a": set(), "b": set()}
+        for side in SIDES:
+            view = self.views[side]
+            freed = {
+                view.index[rid].match_key
+                for rid in view.deleted | view.fetched.keys()
+                if rid in view.index and view.index[rid].state != RecordState.DUPLICATE
+            }
+            freed.discard("")
+            retry[side] = {
+                rid
+                for rid, row in view.index.items()
+                if row.state == RecordState.DUPLICATE
+                and row.match_key in freed
+                and rid not in view.fetched
+            }
+        self._get(retry)
+
+    def _get(self, wanted: dict[str, set[str]]) -> None:
+        for side in SIDES:
+            view = self.views[side]
+            ids = sorted(wanted[side] - view.fetched.keys() - view.deleted)
+            for chunk in batched(ids, 500):
+                for item in view.connector.get(chunk):
+                    if isinstance(item, Record):
+                        view.fetched[item.id] = item
+                    elif item.id in view.index or item.id in view.links_by_rid:
+                        if "removed" in item.reason or "not found" in item.reason:
+                            view.deleted.add(item.id)
+                        else:
+                            view.unreadable[item.id] = item
+
+    # -- classification -----------------------------------------------------------------------
+
+    def key_of(self, view: SideView, record: Record) -> str:
+        if view.email_field is None:
+            return ""
+        return normalise_email(record.first(view.email_field))
+
+    def _assign_owners(self) -> None:
+        """Which record of a side holds each email (Avoid Duplicates); later ones are duplicates.
+
+        Records that kept their state hold their key first, then linked records, then the rest
+        in id order, so the contact already in sync never turns into the duplicate.
+        """
+        for side in SIDES:
+            view = self.views[side]
+            view.owners = {}
+            for rid, row in view.index.items():
+                if (
+                    row.match_key
+                    and rid not in view.fetched
+                    and rid not in view.deleted
+                    and row.state in (RecordState.IN_SYNC, RecordState.PENDING, RecordState.FAILING)
+                ):
+                    view.owners.setdefault(row.match_key, rid)
+            ordered = sorted(
+                view.fetched.values(), key=lambda r: (r.id not in view.links_by_rid, r.id)
+            )
+            for record in ordered:
+                key = self.key_of(view, record)
+                if key and self._active_rules(side, record) is not None:
+                    view.owners.setdefault(key, record.id)
+
+    def _active_rules(self, side: str, record: Record) -> list[Rule] | None:
+        """The rules of ``side`` the record matches; None when it matches none."""
+        if not self.direction.reads_from(Side(side)):
+            return []  # a pure target side: its rules do not apply
+        matched = [rule for rule in self.rules if rule.side == side and rule.matches(record)]
+        return matched or None
+
+    # -- pairing and planning -------------------------------------------------------------------
+
+    def _pair_and_plan(self) -> list[PairPlan]:
+        plans: list[PairPlan] = []
+        seen_links: set[int] = set()
+        claimed: dict[str, set[str]] = {"a": set(), "b": set()}
+        total = sum(len(v.fetched) for v in self.views.values())
+        done = 0
+        for side in SIDES:
+            view = self.views[side]
+            other = self.views[Side(side).other.value]
+            for record in sorted(view.fetched.values(), key=lambda r: r.id):
+                done += 1
+                if done % 5000 == 0:
+                    self.progress("Comparing contacts", done, total)
+                if record.id in claimed[side]:
+                    continue
+                link = view.links_by_rid.get(record.id)
+                if link is not None:
+                    if link.id in seen_links:
+                        continue
+                    seen_links.add(link.id)
+                    plan = self._plan_linked(link)
+                    if plan:
+                        plans.append(plan)
+                    continue
+                plan = self._plan_unlinked(view, other, record, claimed)
+                if plan:
+                    plans.append(plan)
+        return plans
+
+    def _recover_journal(self) -> None:
+        """Pair the records we created in a run that crashed before their links were saved."""
+        for side in SIDES:
+            view = self.views[side]
+            other = self.views[Side(side).other.value]
+            for record in view.fetched.values():
+                source = self.journal.pop((side, record.create_key or ""), None)
+                if source is None or record.id in view.links_by_rid:
+                    continue
+                if source in other.links_by_rid:
+                    continue
+                self.new_link(**{f"{side}_id": record.id, f"{other.side}_id": source})
+                self.journal_done[side].append(record.create_key or "")
+                if source not in other.fetched:
+                    self._get({side: set(), other.side: {source}})
+
+    def new_link(self, a_id: str | None, b_id: str | None) -> Link:
+        link = Link(self.next_link_id, a_id, b_id)
+        self.next_link_id += 1
+        self.links[link.id] = link
+        self.touch(link)
+        for side, rid in (("a", a_id), ("b", b_id)):
+            if rid is not None:
+                self.views[side].links_by_rid[rid] = link
+        return link
+
+    def _plan_unlinked(
+        self, view: SideView, other: SideView, record: Record, claimed: dict[str, set[str]]
+    ) -> PairPlan | None:
+        side = view.side
+        rules = self._active_rules(side, record)
+        key = self.key_of(view, record)
+        if rules is None:
+            self.set_state(
+                side, record, RecordState.EXCLUDED, "Does not match any rule of this connection."
+            )
+            return None
+        if self.settings.avoid_duplicates and not key:
+            self.set_state(
+                side,
+                record,
+                RecordState.EXCLUDED,
+                "No email address (Avoid Duplicates is on: contacts are matched on "
+                "email). Add an email, or turn Avoid Duplicates off.",
+            )
+            return None
+        owner = view.owners.get(key) if key else None
+        if owner is not None and owner != record.id and self.settings.avoid_duplicates:
+            self.set_state(
+                side,
+                record,
+                RecordState.DUPLICATE,
+                f"Same email as '{view.name_of(owner)}' ({owner}) in "
+                f"{view.app_name}; only that one is synced.",
+            )
+            return None
+        if key:
+            match = other.owners.get(key)
+            if match is not None and match not in claimed[other.side]:
+                match_link = other.links_by_rid.get(match)
+                if match_link is None and match in other.fetched:
+                    claimed[other.side].add(match)
+                    link = self.new_link(**{f"{side}_id": record.id, f"{other.side}_id": match})
+                    return self._plan_linked(link)
+                if match_link is not None or match in other.index:
+                    self.set_state(
+                        side,
+                        record,
+                        RecordState.DUPLICATE,
+                        f"'{other.name_of(match)}' in {other.app_name} has the same "
+                        "email and is already paired with another contact.",
+                    )
+                    return None
+        if not self.direction.writes(Side(other.side)):
+            self.set_state(
+                side, record, RecordState.PENDING, "Only in the target of a one-way connection."
+            )
+            return None
+        return self._plan_create(view, other, record, rules)
+
+    def _plan_create(
+        self, view: SideView, other: SideView, record: Record, rules: list[Rule]
+    ) -> PairPlan | None:
+        values = self.projector.project(view.side, record)
+        fields, add, _ = self.projector.writes(other.side, values, {}, None)
+        fields = {key: value for key, value in fields.items() if not is_empty(value)}
+        tags = set(add)
+        rule_fields, rule_add, rule_remove = self._rule_actions(rules)
+        fields.update(rule_fields)
+        tags = (tags | rule_add) - rule_remove
+        if (
+            self.settings.sync_unsubscribes
+            and record.unsubscribed
+            and other.connector.app.capabilities.tags
+        ):
+            tags.add(UNSUBSCRIBES_TAG)
+        plan = PairPlan(
+            link=None,
+            source_side=view.side,
+            source=record,
+            create_key=uuid.uuid4().hex,
+            create_fields=fields,
+            create_tags=frozenset(tags),
+            new_base=values,
+            rule_keys=[f"{view.side}:{r.key}" for r in rules],
+        )
+        return plan
+
+    def _rule_actions(
+        self, rules: Iterable[Rule], undo: bool = False
+    ) -> tuple[dict[str, Any], set[str], set[str]]:
+        fields: dict[str, Any] = {}
+        add: set[str] = set()
+        remove: set[str] = set()
+        for rule in rules:
+            for action in rule.actions:
+                if action.op is ActionOp.ADD_TAG:
+                    (remove if undo else add).add(action.value)
+                elif action.op is ActionOp.REMOVE_TAG:
+                    (add if undo else remove).add(action.value)
+                elif action.op is ActionOp.SET_FIELD:
+                    fields[action.field] = "" if undo else action.value
+        return fields, add, remove
+
+    def _plan_linked(self, link: Link) -> PairPlan | None:
+        a_view, b_view = self.views["a"], self.views["b"]
+        ra = a_view.fetched.get(link.a_id or "")
+        rb = b_view.fetched.get(link.b_id or "")
+        if link.deleted_side:
+            return self._plan_after_deletion(link, ra, rb)
+        if ra is None or rb is None:
+            missing = "a" if ra is None else "b"
+            view = self.views[missing]
+            rid = link.id_on(missing) or ""
+            if rid in view.unreadable:
+                present = rb if ra is None else ra
+                assert present is not None
+                self.set_state(
+                    Side(missing).other.value,
+                    present,
+                    RecordState.FAILING,
+                    f"Its counterpart in {view.app_name} cannot be read: "
+                    f"{view.unreadable[rid].reason}",
+                )
+            return None
+        rules_a = self._active_rules("a", ra)
+        rules_b = self._active_rules("b", rb)
+        flows = {
+            target
+            for source, target, rules in (("a", "b", rules_a), ("b", "a", rules_b))
+            if self.direction.writes(Side(target)) and rules is not None
+        }
+        matched = [f"a:{r.key}" for r in rules_a or []] + [f"b:{r.key}" for r in rules_b or []]
+        undo_rules = [
+            r
+            for r in self.rules
+            if f"{r.side}:{r.key}" in link.rule_keys
+            and f"{r.side}:{r.key}" not in matched
+            and r.undo
+        ]
+        if not flows:
+            for side, record in (("a", ra), ("b", rb)):
+                self.set_state(
+                    side,
+                    record,
+                    RecordState.EXCLUDED,
+                    "No longer matches the rules of this connection; it is not updated any more.",
+                    link,
+                )
+            if not undo_rules:
+                return None
+        values = {"a": self.projector.project("a", ra), "b": self.projector.project("b", rb)}
+        base = self.projector.decode(link.base) if link.base else None
+        if len(flows) == 2:
+            winner = self.settings.effective_winner().value
+            merged = merge(base, values["a"], values["b"], winner, self.projector.set_slots)
+            new_base = merged
+        elif flows:
+            target = next(iter(flows))
+            source = Side(target).other.value
+            merged = merge(base, values["a"], values["b"], source, self.projector.set_slots)
+            new_base = values[source]
+        else:
+            merged, new_base = {}, None
+        plan = PairPlan(link=link, new_base=new_base, rule_keys=matched, records={"a": ra, "b": rb})
+        records = plan.records
+        for target in SIDES:
+            source = Side(target).other.value
+            fields: dict[str, Any] = {}
+            add: set[str] = set()
+            remove: set[str] = set()
+            if target in flows:
+                fields, add, remove = self.projector.writes(
+                    target, merged, values[target], records[target]
+                )
+                source_rules = rules_a if source == "a" else rules_b
+                r_fields, r_add, r_remove = self._rule_actions(source_rules or [])
+                fields.update(r_fields)
+                add |= r_add
+                remove |= r_remove
+                if (
+                    self.settings.sync_unsubscribes
+                    and records[source].unsubscribed
+                    and self.views[target].connector.app.capabilities.tags
+                ):
+                    add.add(UNSUBSCRIBES_TAG)
+            undo_here = [r for r in undo_rules if r.side == source]
+            if undo_here and self.direction.writes(Side(target)):
+                u_fields, u_add, u_remove = self._rule_actions(undo_here, undo=True)
+                fields.update(u_fields)
+                add |= u_add
+                remove |= u_remove
+            current_tags = records[target].tags
+            add -= current_tags
+            remove &= current_tags
+            fields = {k: v for k, v in fields.items() if records[target].get(k) != v}
+            if fields or add or remove:
+                plan.updates[target] = (fields, frozenset(add), frozenset(remove))
+        return plan
+
+    def _plan_after_deletion(
+        self, link: Link, ra: Record | None, rb: Record | None
+    ) -> PairPlan | None:
+        deleted = link.deleted_side or ""
+        survivor_side = Side(deleted).other.value
+        survivor = ra if survivor_side == "a" else rb
+        back = ra if deleted == "a" else rb
+        if back is not None:
+            # The contact is back where it was deleted (restored): pair again.
+            link.deleted_side = None
+            link.deleted_at = None
+            if survivor is None:
+                return None
+            plan = self._plan_linked(link)
+            if plan is not None and link.trash_tagged:
+                fields, add, remove = plan.updates.get(
+                    survivor_side, ({}, frozenset(), frozenset())
+                )
+                if TRASH_TAG in survivor.tags:
+                    plan.updates[survivor_side] = (fields, add, remove | {TRASH_TAG})
+            link.trash_tagged = False
+            return plan
+        if survivor is not None:
+            self.set_state(
+                survivor_side, survivor, RecordState.EXCLUDED, self._deleted_reason(link), link
+            )
+        return None
+
+    def _deleted_reason(self, link: Link) -> str:
+        view = self.views[link.deleted_side or "a"]
+        when = time.strftime("%Y-%m-%d", time.localtime(link.deleted_at or time.time()))
+        reason = f"Deleted in {view.app_name} on {when}; it is not created there again."
+        if link.trash_tagged:
+            reason += f" Tagged '{TRASH_TAG}' here: review it and delete it if you agree."
+        return reason
+
+    def _handle_deletions(self, plans: list[PairPlan]) -> None:
+        for side in SIDES:
+            view = self.views[side]
+            other = self.views[Side(side).other.value]
+            for rid in sorted(view.deleted):
+                self.index_drops[side].add(rid)
+                link = view.links_by_rid.get(rid)
+                if link is None or link.deleted_side:
+                    continue
+                link.deleted_side = side
+                link.deleted_at = time.time()
+                self.touch(link)
+                counterpart = link.id_on(other.side)
+                name = view.index[rid].name if rid in view.index else rid
+                self.activity.append(
+                    Activity(
+                        side,
+                        rid,
+                        name,
+                        view.index[rid].email if rid in view.index else "",
+                        "deleted",
+                        "deleted",
+                        f"Deleted in {view.app_name}.",
+                    )
+                )
+                tag = (
+                    self.settings.sync_deletions
+                    and counterpart is not None
+                    and other.connector.app.capabilities.tags
+                    and self.direction.writes(Side(other.side))
+                    and self.direction.reads_from(Side(side))
+                )
+                if tag:
+                    plans.append(
+                        PairPlan(
+                            link=link, trash_for=other.side, new_base=None, rule_keys=link.rule_keys
+                        )
+                    )
+                else:
+                    self.mark_deleted_counterpart(link)
+        if self.settings.sync_deletions:  # tags that could not be set before, or newly wanted
+            queued = {plan.link.id for plan in plans if plan.trash_for and plan.link}
+            for link in self.links.values():
+                if link.deleted_side and not link.trash_tagged and link.id not in queued:
+                    other = Side(link.deleted_side).other
+                    if (
+                        self.direction.writes(other)
+                        and link.id_on(other.value)
+                        and self.views[other.value].connector.app.capabilities.tags
+                        and link.id_on(other.value) in self.views[other.value].index
+                    ):
+                        plans.append(
+                            PairPlan(link=link, trash_for=other.value, rule_keys=link.rule_keys)
+                        )
+
+    def mark_deleted_counterpart(self, link: Link) -> None:
+        survivor_side = Side(link.deleted_side or "a").other.value
+        rid = link.id_on(survivor_side)
+        view = self.views[survivor_side]
+        if rid is None or rid not in view.index:
+            return
+        row = view.index[rid]
+        self.index_updates[survivor_side][rid] = IndexRow(
+            rid,
+            RecordState.EXCLUDED,
+            self._deleted_reason(link),
+            row.name,
+            row.email,
+            row.match_key,
+            link.id,
+            row.note,
+        )
+
+    # -- index and activity ---------------------------------------------------------------------
+
+    def set_state(
+        self,
+        side: str,
+        record: Record,
+        state: str,
+        reason: str = "",
+        link: Link | None = None,
+        action: str = "",
+    ) -> None:
+        view = self.views[side]
+        email = record.first(view.email_field) if view.email_field else ""
+        previous = view.index.get(record.id)
+        link_id = (
+            link.id
+            if link
+            else (view.links_by_rid[record.id].id if record.id in view.links_by_rid else None)
+        )
+        row = IndexRow(
+            record.id,
+            state,
+            reason,
+            record.display_name(),
+            email,
+            self.key_of(view, record),
+            link_id,
+            view.notes.get(record.id, ""),
+        )
+        self.index_updates[side][record.id] = row
+        self.handled.add((side, record.id))
+        changed = previous is None or (previous.state, previous.reason) != (state, reason)
+        if action or changed:
+            self.activity.append(
+                Activity(side, record.id, row.name, email, state, action or state, reason)
+            )
+
+    def _index_the_rest(self) -> None:
+        """Index rows for what the plans did not touch: unreadable and unchanged-state records."""
+        for side in SIDES:
+            view = self.views[side]
+            for rid, failure in view.unreadable.items():
+                self.index_updates[side][rid] = IndexRow(
+                    rid, RecordState.FAILING, failure.reason, failure.name or rid
+                )
+                self.failures.append((side, rid, failure.reason))
+            for rid, record in view.fetched.items():
+                if (side, rid) in self.handled:
+                    continue
+                link = view.links_by_rid.get(rid)
+                row = view.index.get(rid)
+                if link and not link.deleted_side:
+                    self.set_state(side, record, RecordState.IN_SYNC, "", link)
+                elif row is not None:
+                    self.set_state(side, record, row.state, row.reason, link)
+            for rid, note in view.notes.items():
+                row = self.index_updates[side].get(rid) or view.index.get(rid)
+                if row is not None and row.note != note:
+                    row.note = note
+                    self.index_updates[side][rid] = row
+
+    def touch(self, link: Link) -> None:
+        self.dirty_links[link.id] = link
+
+    def add_failure(self, side: str, rid: str, reason: str) -> None:
+        self.failures.append((side, rid, reason))
+
+    def clear_failure(self, side: str, rid: str) -> None:
+        self.cleared_failures.append((side, rid))
+
+    def clear_journal(self, side: str, keys: list[str]) -> None:
+        self.journal_done[side].extend(keys)
+
+    def flush(self) -> None:
+        """Commit what the run has decided so far, in one transaction."""
+        with self.store.transaction():
+            for side in SIDES:
+                self.store.drop_index(self.cid, side, self.index_drops[side])
+                self.store.save_index(self.cid, side, self.index_updates[side].values())
+                self.store.clear_journal(self.cid, side, self.journal_done[side])
+                self.index_drops[side] = set()
+                self.index_updates[side] = {}
+                self.journal_done[side] = []
+            self.store.clear_failures(self.cid, self.cleared_failures)
+            self.store.record_failures(self.cid, self.failures)
+            self.store.save_links(self.cid, self.dirty_links.values())
+            self.store.add_activity(self.cid, self.summary.run_id, self.activity)
+        self.activity, self.failures, self.cleared_failures = [], [], []
+        self.dirty_links = {}
+
+    def counts(self) -> dict[str, int]:
+        rows = self.store.db.execute(
+            "SELECT state, COUNT(*) FROM records WHERE connection_id = ? GROUP BY state",
+            (self.cid,),
+        )
+        return dict(rows.fetchall())

@@ -1,0 +1,61 @@
+"""Fixtures shared by every test: an in-memory keyring, profiles, stores."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from piesync_desktop.engine.locks import AccountLocks  # noqa: E402
+from piesync_desktop.engine.store import Store  # noqa: E402
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring that forgets everything when the test ends."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.secrets.pop((service, username), None)
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> MemoryKeyring:
+    backend = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def profile(tmp_path: Path) -> Path:
+    path = tmp_path / "profile"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def store(profile: Path) -> Store:
+    with Store(profile / "piesync.sqlite3") as opened:
+        yield opened
+
+
+@pytest.fixture
+def locks(profile: Path) -> AccountLocks:
+    return AccountLocks(profile / "locks")

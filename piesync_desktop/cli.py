@@ -1,0 +1,365 @@
+"""The headless commands: the same engine and store as the window, for terminals and scripts.
+
+Scripts depend on this spelling: ``connect``, ``sync``, ``health``, ``trash``, ``connections``.
+Bad arguments, a missing folder or an unknown connection print one clear line and exit 2 with
+nothing changed; ``sync`` exits 0 when its runs completed (per-contact failures included) and 1
+with a one-line reason when a run could not complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from piesync_desktop import paths
+from piesync_desktop.engine import health
+from piesync_desktop.engine.connection import ConnectionSettings, Direction, Side
+from piesync_desktop.engine.connectors.base import open_connector
+from piesync_desktop.engine.errors import ConfigError, SyncError
+from piesync_desktop.engine.locks import AccountLocks
+from piesync_desktop.engine.mapping import default_mappings
+from piesync_desktop.engine.rules import default_rules
+from piesync_desktop.engine.store import RunSummary, Store
+from piesync_desktop.engine.sync import RunOptions, run_sync
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as written."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line for the person instead of usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="piesync-desktop", description="Keep your contacts in sync between the apps you use."
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="profile folder (default: PIESYNC_HOME or the user data folder)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="open the window on a throwaway profile with sample address books",
+    )
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    connect = commands.add_parser("connect", help="create a connection between two apps")
+    connect.add_argument("name")
+    connect.add_argument("--a", required=True, metavar="APP:LOCATION")
+    connect.add_argument("--b", required=True, metavar="APP:LOCATION")
+    connect.add_argument(
+        "--direction", choices=[d.value for d in Direction], default=Direction.TWO_WAY.value
+    )
+    connect.add_argument(
+        "--winner",
+        choices=["a", "b"],
+        default="a",
+        help="the app whose value wins a conflict (default a)",
+    )
+    connect.add_argument(
+        "--sync-deletions",
+        action="store_true",
+        help="tag 'PieSync Trash' on the other side when a contact is deleted",
+    )
+    connect.add_argument(
+        "--sync-unsubscribes",
+        action="store_true",
+        help="tag 'PieSync Unsubscribes' on the other side",
+    )
+    connect.add_argument(
+        "--allow-no-email",
+        action="store_true",
+        help="turn Avoid Duplicates off: contacts without email sync too",
+    )
+
+    sync = commands.add_parser("sync", help="sync connections now (all when none is named)")
+    sync.add_argument("names", nargs="*", metavar="NAME")
+    sync.add_argument(
+        "--confirm",
+        action="store_true",
+        help="go on although a side lost most of its contacts (safety brake)",
+    )
+
+    show = commands.add_parser("health", help="the sync status of every contact")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    show.add_argument("--search", default="", help="only contacts matching name, email or id")
+
+    trash = commands.add_parser("trash", help="'PieSync Trash' candidates, where and when")
+    trash.add_argument("name")
+    trash.add_argument("--json", action="store_true")
+
+    listing = commands.add_parser("connections", help="list connections")
+    listing.add_argument("--json", action="store_true")
+
+    remove = commands.add_parser("remove", help="forget a connection (never touches contacts)")
+    remove.add_argument("name")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help(out)
+            return EXIT_OK
+        profile = paths.profile_dir(args.profile)
+        with Store(paths.store_path(profile)) as store:
+            handler = _HANDLERS[args.command]
+            return handler(args, store, profile, out)
+    except UsageError as exc:
+        print(f"piesync-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"piesync-desktop: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except SyncError as exc:
+        print(f"piesync-desktop: {exc.message}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except KeyboardInterrupt:
+        print(
+            "piesync-desktop: interrupted; nothing is lost, the next sync goes on.", file=sys.stderr
+        )
+        return 130
+
+
+def _connect(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    a, b = open_connector(args.a), open_connector(args.b)
+    a.open()
+    b.open()
+    if a.account_key == b.account_key and a.location == b.location:
+        raise ConfigError("Both sides name the same address book; pick two different ones.")
+    settings = ConnectionSettings(
+        name=args.name,
+        a_spec=args.a,
+        b_spec=args.b,
+        direction=Direction(args.direction),
+        winner=Side(args.winner),
+        avoid_duplicates=not args.allow_no_email,
+        sync_deletions=args.sync_deletions,
+        sync_unsubscribes=args.sync_unsubscribes,
+    )
+    for side, connector in (("a", a), ("b", b)):
+        caps = connector.app.capabilities
+        if args.sync_deletions and not caps.tags:
+            raise ConfigError(f"Sync Deletions needs tags in {connector.app.name} ({side}).")
+        if args.sync_unsubscribes and not (caps.tags or caps.unsubscribes):
+            raise ConfigError(f"Sync Unsubscribes is not available for {connector.app.name}.")
+    settings.mappings = default_mappings(
+        a.schema(), b.schema(), a.app.capabilities.tags, b.app.capabilities.tags
+    )
+    settings.rules = default_rules()
+    a_account = store.ensure_account(a.app.key, a.account_key, a.location)
+    b_account = store.ensure_account(b.app.key, b.account_key, b.location)
+    store.add_connection(settings, a_account, b_account)
+    print(
+        f"Connection '{settings.name}' created: {args.a} {_arrow(settings.direction)} "
+        f"{args.b}. Run: piesync-desktop sync {settings.name}",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _arrow(direction: Direction) -> str:
+    return {Direction.TWO_WAY: "<->", Direction.A_TO_B: "->", Direction.B_TO_A: "<-"}[direction]
+
+
+def _sync(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    if args.names:
+        chosen = [store.connection(name) for name in args.names]
+    else:
+        chosen = [c for c in store.connections() if not c.paused]
+        if not chosen:
+            print(
+                "No connections yet. Create one with: piesync-desktop connect NAME "
+                "--a APP:LOCATION --b APP:LOCATION",
+                file=out,
+            )
+            return EXIT_OK
+    locks = AccountLocks(paths.locks_dir(profile))
+    status = EXIT_OK
+    for settings in chosen:
+        bar = _ProgressBar(settings.name) if sys.stderr.isatty() else None
+        options = RunOptions(
+            confirm=args.confirm,
+            progress=bar.update if bar else None,
+            on_wait=lambda other, name=settings.name: print(
+                f"{name}: waiting for connection {other}", file=sys.stderr
+            ),
+        )
+        connectors = {"a": open_connector(settings.a_spec), "b": open_connector(settings.b_spec)}
+        try:
+            summary = run_sync(store, settings, connectors, locks, options)
+        except SyncError as exc:
+            if bar:
+                bar.done()
+            print(f"{settings.name}: {exc.title}: {exc.message}", file=out)
+            status = EXIT_RUN_FAILED
+            continue
+        if bar:
+            bar.done()
+        print(_summary_line(settings, summary), file=out)
+    return status
+
+
+def _summary_line(settings: ConnectionSettings, summary: RunSummary) -> str:
+    c, u = summary.created, summary.updated
+    counts = summary.counts
+    line = (
+        f"{settings.name}: created {c['a']} in A, {c['b']} in B; updated {u['a']} in A, "
+        f"{u['b']} in B; {counts.get('in_sync', 0)} in sync, "
+        f"{counts.get('excluded', 0)} excluded, {counts.get('duplicate', 0)} duplicates, "
+        f"{counts.get('failing', 0)} failing"
+    )
+    if counts.get("failing"):
+        line += f" (see: piesync-desktop health {settings.name})"
+    return line
+
+
+class _ProgressBar:
+    """A one-line progress display on a terminal."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.last = 0.0
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1:
+            return
+        self.last = now
+        if total:
+            width = 30
+            filled = int(width * done / total)
+            bar = "#" * filled + "-" * (width - filled)
+            text = f"{self.name}: {phase} [{bar}] {done}/{total}"
+        else:
+            text = f"{self.name}: {phase}..."
+        sys.stderr.write("\r\x1b[K" + text[:120])
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+
+
+def _health(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    settings = store.connection(args.name)
+    data = health.report(store, settings, search=args.search)
+    if args.json:
+        json.dump(data, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return EXIT_OK
+    print(
+        f"{settings.name}: {data['in_sync']} in sync, {data['excluded']} excluded, "
+        f"{data['duplicates']} duplicates, {data['failing']} failing",
+        file=out,
+    )
+    run = data["last_run"]
+    if run:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started_at"]))
+        print(f"Last sync {when}: {run['status']} {run['message']}".rstrip(), file=out)
+    for side in ("a", "b"):
+        act = data["actions"][side]
+        print(f"  {side.upper()}: {act['created']} created, {act['updated']} updated", file=out)
+    if data["failure_reasons"]:
+        print("Failure reasons:", file=out)
+        for item in data["failure_reasons"]:
+            print(f"  {item['count']:>5}  {item['reason']}", file=out)
+    for contact in data["contacts"]:
+        if contact["state"] != "in_sync" or args.search:
+            reason = f" - {contact['reason']}" if contact["reason"] else ""
+            print(
+                f"  [{contact['state']}] {contact['side'].upper()} {contact['name']} "
+                f"<{contact['email']}> ({contact['id']}){reason}",
+                file=out,
+            )
+    return EXIT_OK
+
+
+def _trash(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    settings = store.connection(args.name)
+    items = health.trash(store, settings.id or 0)
+    if args.json:
+        json.dump([asdict(item) for item in items], out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return EXIT_OK
+    if not items:
+        print(f"{settings.name}: nothing to review.", file=out)
+    for item in items:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.deleted_at))
+        tag = "tagged 'PieSync Trash'" if item.tagged else "not tagged"
+        print(
+            f"{item.side.upper()} {item.name} <{item.email}> ({item.id}): deleted in "
+            f"{item.deleted_in.upper()} on {when}, {tag}",
+            file=out,
+        )
+    return EXIT_OK
+
+
+def _connections(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    rows = []
+    for settings in store.connections():
+        cid = settings.id or 0
+        rows.append(
+            {
+                "name": settings.name,
+                "a": settings.a_spec,
+                "b": settings.b_spec,
+                "direction": settings.direction.value,
+                "winner": settings.winner.value,
+                "avoid_duplicates": settings.avoid_duplicates,
+                "sync_deletions": settings.sync_deletions,
+                "sync_unsubscribes": settings.sync_unsubscribes,
+                "paused": settings.paused,
+                "counts": health.counts(store, cid),
+                "last_run": health.last_run(store, cid),
+            }
+        )
+    if args.json:
+        json.dump(rows, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return EXIT_OK
+    if not rows:
+        print("No connections yet.", file=out)
+    for row in rows:
+        run = row["last_run"]
+        last = run["status"] if run else "never synced"
+        print(
+            f"{row['name']}: {row['a']} {_arrow(Direction(row['direction']))} {row['b']} "
+            f"({last}; {row['counts']['in_sync']} in sync)",
+            file=out,
+        )
+    return EXIT_OK
+
+
+def _remove(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    store.remove_connection(args.name)
+    print(f"Connection '{args.name}' removed. No contact was deleted in either app.", file=out)
+    return EXIT_OK
+
+
+_HANDLERS = {
+    "connect": _connect,
+    "sync": _sync,
+    "health": _health,
+    "trash": _trash,
+    "connections": _connections,
+    "remove": _remove,
+}

@@ -21,7 +21,7 @@ from piesync_desktop import paths
 from piesync_desktop.engine import health
 from piesync_desktop.engine.connection import ConnectionSettings, Direction, Side
 from piesync_desktop.engine.connectors.base import open_connector
-from piesync_desktop.engine.errors import ConfigError, SyncError
+from piesync_desktop.engine.errors import ConfigError, ConnectorError, SyncError
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.mapping import default_mappings
 from piesync_desktop.engine.rules import default_rules
@@ -141,8 +141,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 def _connect(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
     a, b = open_connector(args.a), open_connector(args.b)
-    a.open()
-    b.open()
+    for connector in (a, b):
+        try:
+            connector.open()
+        except ConnectorError as exc:
+            raise ConfigError(exc.message) from exc
     if a.account_key == b.account_key and a.location == b.location:
         raise ConfigError("Both sides name the same address book; pick two different ones.")
     settings = ConnectionSettings(

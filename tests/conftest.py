@@ -11,8 +11,8 @@ from keyring.backend import KeyringBackend
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from piesync_desktop.engine.locks import AccountLocks  # noqa: E402
-from piesync_desktop.engine.store import Store  # noqa: E402
+from piesync_desktop.engine.locks import AccountLocks
+from piesync_desktop.engine.store import Store
 
 
 class MemoryKeyring(KeyringBackend):

@@ -13,10 +13,18 @@ from typing import Any
 from piesync_desktop.engine.connection import ConnectionSettings
 from piesync_desktop.engine.store import RecordState, Store
 
-LISTED_STATES = (RecordState.IN_SYNC, RecordState.EXCLUDED, RecordState.DUPLICATE,
-                 RecordState.FAILING)
-COUNT_NAMES = {RecordState.IN_SYNC: "in_sync", RecordState.EXCLUDED: "excluded",
-               RecordState.DUPLICATE: "duplicates", RecordState.FAILING: "failing"}
+LISTED_STATES = (
+    RecordState.IN_SYNC,
+    RecordState.EXCLUDED,
+    RecordState.DUPLICATE,
+    RecordState.FAILING,
+)
+COUNT_NAMES = {
+    RecordState.IN_SYNC: "in_sync",
+    RecordState.EXCLUDED: "excluded",
+    RecordState.DUPLICATE: "duplicates",
+    RecordState.FAILING: "failing",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +53,29 @@ class TrashCandidate:
 
 
 def counts(store: Store, connection_id: int) -> dict[str, int]:
-    rows = dict(store.db.execute(
-        "SELECT state, COUNT(*) FROM records WHERE connection_id = ? GROUP BY state",
-        (connection_id,)).fetchall())
+    rows = dict(
+        store.db.execute(
+            "SELECT state, COUNT(*) FROM records WHERE connection_id = ? GROUP BY state",
+            (connection_id,),
+        ).fetchall()
+    )
     return {name: rows.get(state, 0) for state, name in COUNT_NAMES.items()}
 
 
-def contacts(store: Store, connection_id: int, state: str | None = None, search: str = "",
-             limit: int = 1000, offset: int = 0) -> list[ContactStatus]:
+def contacts(
+    store: Store,
+    connection_id: int,
+    state: str | None = None,
+    search: str = "",
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[ContactStatus]:
     """A page of listed contacts, optionally one state or a search on name, email or id."""
-    sql = ("SELECT r.side, r.rid, r.name, r.email, r.state, "
-           "CASE WHEN r.note != '' AND r.reason = '' THEN r.note ELSE r.reason END "
-           "FROM records r")
+    sql = (
+        "SELECT r.side, r.rid, r.name, r.email, r.state, "
+        "CASE WHEN r.note != '' AND r.reason = '' THEN r.note ELSE r.reason END "
+        "FROM records r"
+    )
     where = ["r.connection_id = ?", f"r.state IN ({','.join('?' * len(LISTED_STATES))})"]
     params: list[Any] = [connection_id, *LISTED_STATES]
     if search.strip():
@@ -82,23 +101,30 @@ def actions(store: Store, connection_id: int) -> dict[str, dict[str, int]]:
     row = store.db.execute(
         """SELECT COALESCE(SUM(created_a), 0), COALESCE(SUM(updated_a), 0),
            COALESCE(SUM(created_b), 0), COALESCE(SUM(updated_b), 0)
-           FROM runs WHERE connection_id = ?""", (connection_id,)).fetchone()
-    return {"a": {"created": row[0], "updated": row[1]},
-            "b": {"created": row[2], "updated": row[3]}}
+           FROM runs WHERE connection_id = ?""",
+        (connection_id,),
+    ).fetchone()
+    return {
+        "a": {"created": row[0], "updated": row[1]},
+        "b": {"created": row[2], "updated": row[3]},
+    }
 
 
 def failure_reasons(store: Store, connection_id: int) -> list[dict[str, Any]]:
     rows = store.db.execute(
         """SELECT reason, COUNT(*) FROM records WHERE connection_id = ? AND state = ?
            GROUP BY reason ORDER BY COUNT(*) DESC, reason""",
-        (connection_id, RecordState.FAILING))
+        (connection_id, RecordState.FAILING),
+    )
     return [{"reason": reason, "count": count} for reason, count in rows]
 
 
 def timeline(store: Store, connection_id: int, limit: int = 100) -> list[dict[str, Any]]:
     rows = store.db.execute(
         """SELECT at, side, rid, name, email, state, action, detail FROM activity
-           WHERE connection_id = ? ORDER BY id DESC LIMIT ?""", (connection_id, limit))
+           WHERE connection_id = ? ORDER BY id DESC LIMIT ?""",
+        (connection_id, limit),
+    )
     keys = ("at", "side", "id", "name", "email", "state", "action", "detail")
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
@@ -106,7 +132,9 @@ def timeline(store: Store, connection_id: int, limit: int = 100) -> list[dict[st
 def last_run(store: Store, connection_id: int) -> dict[str, Any] | None:
     row = store.db.execute(
         """SELECT started_at, finished_at, status, message FROM runs WHERE connection_id = ?
-           ORDER BY id DESC LIMIT 1""", (connection_id,)).fetchone()
+           ORDER BY id DESC LIMIT 1""",
+        (connection_id,),
+    ).fetchone()
     if row is None:
         return None
     return dict(zip(("started_at", "finished_at", "status", "message"), row, strict=True))
@@ -120,20 +148,24 @@ def trash(store: Store, connection_id: int) -> list[TrashCandidate]:
              AND r.side = CASE l.deleted_side WHEN 'a' THEN 'b' ELSE 'a' END
              AND r.rid = CASE l.deleted_side WHEN 'a' THEN l.b_id ELSE l.a_id END
            WHERE l.connection_id = ? AND l.deleted_side IS NOT NULL
-           ORDER BY l.deleted_at DESC""", (connection_id,))
+           ORDER BY l.deleted_at DESC""",
+        (connection_id,),
+    )
     out = []
     for deleted, a_id, b_id, at, tagged, name, email in rows:
         side = "b" if deleted == "a" else "a"
         rid = b_id if side == "b" else a_id
         if rid is None:
             continue
-        out.append(TrashCandidate(side, rid, name or rid, email or "", deleted, at or 0.0,
-                                  bool(tagged)))
+        out.append(
+            TrashCandidate(side, rid, name or rid, email or "", deleted, at or 0.0, bool(tagged))
+        )
     return out
 
 
-def report(store: Store, settings: ConnectionSettings, search: str = "",
-           limit: int = 1000) -> dict[str, Any]:
+def report(
+    store: Store, settings: ConnectionSettings, search: str = "", limit: int = 1000
+) -> dict[str, Any]:
     """Everything Health shows for one connection, as plain data (what ``health --json`` prints)."""
     cid = settings.id or 0
     return {

@@ -33,9 +33,13 @@ class AccountLocks:
         return self.folder / f"{digest}.lock"
 
     @contextlib.contextmanager
-    def hold(self, account_keys: Sequence[str], holder: str,
-             on_wait: Callable[[str], None] | None = None,
-             cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
+    def hold(
+        self,
+        account_keys: Sequence[str],
+        holder: str,
+        on_wait: Callable[[str], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Iterator[None]:
         """Hold every account's lock (in a fixed order, so two runs never deadlock)."""
         files: list[int] = []
         try:
@@ -47,8 +51,13 @@ class AccountLocks:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
 
-    def _acquire(self, key: str, holder: str, on_wait: Callable[[str], None] | None,
-                 cancelled: Callable[[], bool] | None) -> int:
+    def _acquire(
+        self,
+        key: str,
+        holder: str,
+        on_wait: Callable[[str], None] | None,
+        cancelled: Callable[[], bool] | None,
+    ) -> int:
         fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT, 0o600)
         told = ""
         while True:

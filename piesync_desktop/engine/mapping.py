@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nameparser import HumanName
@@ -68,10 +68,10 @@ class MappingSpec:
     kind: MappingKind = MappingKind.FIELD
     enabled: bool = True
     custom: bool = False
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"{self.kind.value}:{self.a_field}={self.b_field}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.kind.value}:{self.a_field}={self.b_field}")
 
 
 class IncompatibleFields(ConfigError):
@@ -223,12 +223,11 @@ class Projector:
                 remove |= old - new
                 continue
             if spec.kind is MappingKind.NAME:
-                given, family = merged[f"{spec.key}#given"], merged[f"{spec.key}#family"]
-                if (given, family) != (
-                    current.get(f"{spec.key}#given"),
-                    current.get(f"{spec.key}#family"),
-                ):
-                    fields.update(self._name_writes(schema, name, given, family, record))
+                keys = (f"{spec.key}#given", f"{spec.key}#family")
+                new = (merged[keys[0]], merged[keys[1]])
+                old = (current.get(keys[0]), current.get(keys[1]))
+                if new != old:
+                    fields.update(self._name_writes(schema, name, new, old, record))
                 continue
             value = merged[spec.key]
             if value == current.get(spec.key):
@@ -259,21 +258,31 @@ class Projector:
 
     @staticmethod
     def _name_writes(
-        schema: AppSchema, name: str, given: str, family: str, record: Record | None
+        schema: AppSchema,
+        name: str,
+        new: tuple[str, str],
+        old: tuple[Any, Any],
+        record: Record | None,
     ) -> dict[str, Value]:
-        if name == NAME_PARTS:
-            out: dict[str, Value] = {"family_name": family}
-            if "middle_name" in schema:
+        """Writes for a changed name; only the part that changed is written on a parts side."""
+        given, family = new
+        if name != NAME_PARTS:
+            parsed = HumanName(record.text(name) if record else "")
+            parsed.first, parsed.middle, parsed.last = given, "", family
+            return {name: " ".join(str(parsed).split())}
+        out: dict[str, Value] = {}
+        if family != old[1]:
+            out["family_name"] = family
+        if given != old[0]:
+            has_middle = record is not None and bool(record.text("middle_name").strip())
+            if "middle_name" in schema and has_middle:
                 first, _, middle = given.partition(" ")
                 out["given_name"], out["middle_name"] = first, middle
             else:
                 out["given_name"] = given
-            if "full_name" in schema:
-                out["full_name"] = " ".join(p for p in (given, family) if p)
-            return out
-        parsed = HumanName(record.text(name) if record else "")
-        parsed.first, parsed.middle, parsed.last = given, "", family
-        return {name: " ".join(str(parsed).split())}
+        if "full_name" in schema:
+            out["full_name"] = " ".join(p for p in (given, family) if p)
+        return out
 
     def encode(self, values: Mapping[str, Any]) -> dict[str, Any]:
         return {

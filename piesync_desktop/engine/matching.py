@@ -21,10 +21,10 @@ def normalise_email(address: str) -> str:
     """
     text = unicodedata.normalize("NFC", address.strip())
     if text.lower().startswith("mailto:"):
-        text = text[7:]
+        text = text[7:].strip()
     if not text:
         return ""
-    if _SIMPLE_ASCII.fullmatch(text):
+    if _SIMPLE_ASCII.fullmatch(text) and "xn--" not in text.lower():
         return text.lower()  # the common case, 30x faster than the validator and the same result
     with contextlib.suppress(EmailNotValidError):
         text = validate_email(text, check_deliverability=False).normalized

@@ -150,7 +150,7 @@ class Record:
             return value
         for item in value:
             text = item.value if isinstance(item.value, str) else item.value.label()
-            if text:
+            if text.strip():
                 return text
         return ""
 

@@ -32,8 +32,9 @@ def merge_value(base: Any, a: Any, b: Any, winner: str, first_meeting: bool) -> 
     return lose if is_empty(win) else win
 
 
-def merge_set(base: tuple[str, ...] | None, a: tuple[str, ...], b: tuple[str, ...]
-              ) -> tuple[str, ...]:
+def merge_set(
+    base: tuple[str, ...] | None, a: tuple[str, ...], b: tuple[str, ...]
+) -> tuple[str, ...]:
     sa, sb = set(a), set(b)
     if base is None:
         return tuple(sorted(sa | sb))
@@ -42,8 +43,13 @@ def merge_set(base: tuple[str, ...] | None, a: tuple[str, ...], b: tuple[str, ..
     return tuple(sorted(kept))
 
 
-def merge(base: Mapping[str, Any] | None, a: Mapping[str, Any], b: Mapping[str, Any],
-          winner: str, set_slots: set[str]) -> dict[str, Any]:
+def merge(
+    base: Mapping[str, Any] | None,
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    winner: str,
+    set_slots: set[str],
+) -> dict[str, Any]:
     """Merged slot values for a pair; ``base`` is None when the two meet for the first time."""
     merged: dict[str, Any] = {}
     for key in a.keys() | b.keys():
@@ -52,6 +58,7 @@ def merge(base: Mapping[str, Any] | None, a: Mapping[str, Any], b: Mapping[str, 
         if key in set_slots:
             merged[key] = merge_set(base[key] if known else None, va or (), vb or ())
         else:
-            merged[key] = merge_value(base.get(key) if known else None, va, vb, winner,
-                                      first_meeting=not known)
+            merged[key] = merge_value(
+                base.get(key) if known else None, va, vb, winner, first_meeting=not known
+            )
     return merged

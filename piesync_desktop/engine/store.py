@@ -80,8 +80,6 @@ MIGRATIONS: list[str] = [
         a_id TEXT,
         b_id TEXT,
         base TEXT NOT NULL,
-        a_synced INTEGER NOT NULL DEFAULT 1,
-        b_synced INTEGER NOT NULL DEFAULT 1,
         deleted_side TEXT,
         deleted_at REAL,
         trash_tagged INTEGER NOT NULL DEFAULT 0,
@@ -214,13 +212,22 @@ class Link:
     id: int
     a_id: str | None
     b_id: str | None
-    base: dict[str, Any] = field(default_factory=dict)  # encoded slot values
-    a_synced: bool = True  # the side holds ``base`` (False after a failed write to it)
-    b_synced: bool = True
+    base: dict[str, Any] | str = field(default_factory=dict)  # encoded slot values (or JSON)
     deleted_side: str | None = None
     deleted_at: float | None = None
     trash_tagged: bool = False
-    rule_keys: list[str] = field(default_factory=list)  # "a:<key>" / "b:<key>" matched last time
+    rule_keys: list[str] | str = field(default_factory=list)  # "a:<key>"/"b:<key>" last matched
+
+    def decoded_base(self) -> dict[str, Any]:
+        """The base, decoded on first use: most links are never looked at in a run."""
+        if isinstance(self.base, str):
+            self.base = json.loads(self.base)
+        return self.base  # type: ignore[return-value]
+
+    def decoded_rule_keys(self) -> list[str]:
+        if isinstance(self.rule_keys, str):
+            self.rule_keys = json.loads(self.rule_keys)
+        return self.rule_keys  # type: ignore[return-value]
 
     def id_on(self, side: str) -> str | None:
         return self.a_id if side == "a" else self.b_id
@@ -230,15 +237,6 @@ class Link:
             self.a_id = rid
         else:
             self.b_id = rid
-
-    def synced(self, side: str) -> bool:
-        return self.a_synced if side == "a" else self.b_synced
-
-    def set_synced(self, side: str, value: bool) -> None:
-        if side == "a":
-            self.a_synced = value
-        else:
-            self.b_synced = value
 
 
 @dataclass(slots=True)
@@ -355,10 +353,20 @@ class Store:
                 """INSERT INTO connections (name, a_spec, b_spec, a_account, b_account, direction,
                    winner, avoid_duplicates, sync_deletions, sync_unsubscribes, paused, created_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (settings.name, settings.a_spec, settings.b_spec, a_account, b_account,
-                 settings.direction.value, settings.winner.value, settings.avoid_duplicates,
-                 settings.sync_deletions, settings.sync_unsubscribes, settings.paused,
-                 time.time()),
+                (
+                    settings.name,
+                    settings.a_spec,
+                    settings.b_spec,
+                    a_account,
+                    b_account,
+                    settings.direction.value,
+                    settings.winner.value,
+                    settings.avoid_duplicates,
+                    settings.sync_deletions,
+                    settings.sync_unsubscribes,
+                    settings.paused,
+                    time.time(),
+                ),
             )
             settings.id = int(cur.lastrowid or 0)
             self._write_mappings_and_rules(settings)
@@ -371,9 +379,15 @@ class Store:
             db.execute(
                 """UPDATE connections SET direction = ?, winner = ?, avoid_duplicates = ?,
                    sync_deletions = ?, sync_unsubscribes = ?, paused = ? WHERE id = ?""",
-                (settings.direction.value, settings.winner.value, settings.avoid_duplicates,
-                 settings.sync_deletions, settings.sync_unsubscribes, settings.paused,
-                 settings.id),
+                (
+                    settings.direction.value,
+                    settings.winner.value,
+                    settings.avoid_duplicates,
+                    settings.sync_deletions,
+                    settings.sync_unsubscribes,
+                    settings.paused,
+                    settings.id,
+                ),
             )
             db.execute("DELETE FROM mappings WHERE connection_id = ?", (settings.id,))
             db.execute("DELETE FROM rules WHERE connection_id = ?", (settings.id,))
@@ -383,8 +397,10 @@ class Store:
         self.db.executemany(
             """INSERT INTO mappings (connection_id, position, a_field, b_field, kind, enabled,
                custom) VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            [(settings.id, i, m.a_field, m.b_field, m.kind.value, m.enabled, m.custom)
-             for i, m in enumerate(settings.mappings)],
+            [
+                (settings.id, i, m.a_field, m.b_field, m.kind.value, m.enabled, m.custom)
+                for i, m in enumerate(settings.mappings)
+            ],
         )
         self.db.executemany(
             "INSERT INTO rules (connection_id, position, body) VALUES (?, ?, ?)",
@@ -419,8 +435,7 @@ class Store:
             db.execute("DELETE FROM connections WHERE id = ?", (settings.id,))
 
     def _settings(self, row: sqlite3.Row | tuple) -> ConnectionSettings:
-        (cid, name, a_spec, b_spec, direction, winner, avoid, deletions, unsubscribes,
-         paused) = row
+        (cid, name, a_spec, b_spec, direction, winner, avoid, deletions, unsubscribes, paused) = row
         mappings = [
             MappingSpec(a, b, MappingKind(kind), bool(enabled), bool(custom))
             for a, b, kind, enabled, custom in self.db.execute(
@@ -436,10 +451,18 @@ class Store:
             )
         ]
         return ConnectionSettings(
-            name=name, a_spec=a_spec, b_spec=b_spec, direction=Direction(direction),
-            winner=Side(winner), avoid_duplicates=bool(avoid), sync_deletions=bool(deletions),
-            sync_unsubscribes=bool(unsubscribes), paused=bool(paused), mappings=mappings,
-            rules=rules, id=cid,
+            name=name,
+            a_spec=a_spec,
+            b_spec=b_spec,
+            direction=Direction(direction),
+            winner=Side(winner),
+            avoid_duplicates=bool(avoid),
+            sync_deletions=bool(deletions),
+            sync_unsubscribes=bool(unsubscribes),
+            paused=bool(paused),
+            mappings=mappings,
+            rules=rules,
+            id=cid,
         )
 
     # -- per-side state -------------------------------------------------------------------
@@ -453,8 +476,7 @@ class Store:
             return None, ""
         return (json.loads(row[0]) if row[0] else None), row[1]
 
-    def save_side_state(self, connection_id: int, side: str, cursor: Any, config_hash: str
-                        ) -> None:
+    def save_side_state(self, connection_id: int, side: str, cursor: Any, config_hash: str) -> None:
         self.db.execute(
             """INSERT INTO side_state (connection_id, side, cursor, config_hash)
                VALUES (?, ?, ?, ?) ON CONFLICT (connection_id, side)
@@ -481,8 +503,22 @@ class Store:
                reason = excluded.reason, name = excluded.name, email = excluded.email,
                match_key = excluded.match_key, link_id = excluded.link_id,
                note = excluded.note, updated_at = excluded.updated_at""",
-            [(connection_id, side, r.rid, r.state, r.reason, r.name, r.email, r.match_key,
-              r.link_id, r.note, now) for r in rows],
+            [
+                (
+                    connection_id,
+                    side,
+                    r.rid,
+                    r.state,
+                    r.reason,
+                    r.name,
+                    r.email,
+                    r.match_key,
+                    r.link_id,
+                    r.note,
+                    now,
+                )
+                for r in rows
+            ],
         )
 
     def drop_index(self, connection_id: int, side: str, rids: Iterable[str]) -> None:
@@ -495,31 +531,39 @@ class Store:
 
     def links(self, connection_id: int) -> dict[int, Link]:
         rows = self.db.execute(
-            """SELECT id, a_id, b_id, base, a_synced, b_synced, deleted_side, deleted_at,
-               trash_tagged, rule_keys FROM links WHERE connection_id = ?""",
+            """SELECT id, a_id, b_id, base, deleted_side, deleted_at, trash_tagged, rule_keys
+               FROM links WHERE connection_id = ?""",
             (connection_id,),
         )
         return {
-            row[0]: Link(row[0], row[1], row[2], json.loads(row[3]), bool(row[4]), bool(row[5]),
-                         row[6], row[7], bool(row[8]), json.loads(row[9]))
+            row[0]: Link(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
             for row in rows
         }
 
     def save_links(self, connection_id: int, links: Iterable[Link]) -> None:
         now = time.time()
         self.db.executemany(
-            """INSERT INTO links (connection_id, id, a_id, b_id, base, a_synced, b_synced,
-               deleted_side, deleted_at, trash_tagged, rule_keys, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO links (connection_id, id, a_id, b_id, base, deleted_side, deleted_at,
+               trash_tagged, rule_keys, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (connection_id, id) DO UPDATE SET a_id = excluded.a_id,
-               b_id = excluded.b_id, base = excluded.base, a_synced = excluded.a_synced,
-               b_synced = excluded.b_synced, deleted_side = excluded.deleted_side,
+               b_id = excluded.b_id, base = excluded.base, deleted_side = excluded.deleted_side,
                deleted_at = excluded.deleted_at, trash_tagged = excluded.trash_tagged,
                rule_keys = excluded.rule_keys, updated_at = excluded.updated_at""",
-            [(connection_id, ln.id, ln.a_id, ln.b_id,
-              json.dumps(ln.base, separators=(",", ":"), ensure_ascii=False), ln.a_synced,
-              ln.b_synced, ln.deleted_side, ln.deleted_at, ln.trash_tagged,
-              json.dumps(ln.rule_keys), now) for ln in links],
+            [
+                (
+                    connection_id,
+                    ln.id,
+                    ln.a_id,
+                    ln.b_id,
+                    _json(ln.base),
+                    ln.deleted_side,
+                    ln.deleted_at,
+                    ln.trash_tagged,
+                    _json(ln.rule_keys),
+                    now,
+                )
+                for ln in links
+            ],
         )
 
     # -- journal of creates in flight -----------------------------------------------------------
@@ -532,8 +576,9 @@ class Store:
         )
         return {(side, key): source for side, key, source in rows}
 
-    def add_journal(self, connection_id: int, side: str, entries: Sequence[tuple[str, str]]
-                    ) -> None:
+    def add_journal(
+        self, connection_id: int, side: str, entries: Sequence[tuple[str, str]]
+    ) -> None:
         """Record (create key, source id) pairs before the creates are sent; commits at once."""
         now = time.time()
         with self.transaction() as db:
@@ -564,9 +609,17 @@ class Store:
             db.execute(
                 """UPDATE runs SET finished_at = ?, status = ?, message = ?, created_a = ?,
                    created_b = ?, updated_a = ?, updated_b = ?, failed = ? WHERE id = ?""",
-                (time.time(), summary.status, summary.message, summary.created["a"],
-                 summary.created["b"], summary.updated["a"], summary.updated["b"],
-                 summary.failed, summary.run_id),
+                (
+                    time.time(),
+                    summary.status,
+                    summary.message,
+                    summary.created["a"],
+                    summary.created["b"],
+                    summary.updated["a"],
+                    summary.updated["b"],
+                    summary.failed,
+                    summary.run_id,
+                ),
             )
             db.execute(
                 """DELETE FROM activity WHERE connection_id = ? AND id <= (
@@ -580,12 +633,24 @@ class Store:
         self.db.executemany(
             """INSERT INTO activity (connection_id, run_id, at, side, rid, name, email, state,
                action, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [(connection_id, run_id, now, r.side, r.rid, r.name, r.email, r.state, r.action,
-              r.detail) for r in rows],
+            [
+                (
+                    connection_id,
+                    run_id,
+                    now,
+                    r.side,
+                    r.rid,
+                    r.name,
+                    r.email,
+                    r.state,
+                    r.action,
+                    r.detail,
+                )
+                for r in rows
+            ],
         )
 
-    def record_failures(self, connection_id: int, failures: Iterable[tuple[str, str, str]]
-                        ) -> None:
+    def record_failures(self, connection_id: int, failures: Iterable[tuple[str, str, str]]) -> None:
         """(side, record id, reason) rows; attempts count up while a record keeps failing."""
         now = time.time()
         self.db.executemany(
@@ -605,6 +670,12 @@ class Store:
 
 _CONNECTION_SELECT = """SELECT id, name, a_spec, b_spec, direction, winner, avoid_duplicates,
     sync_deletions, sync_unsubscribes, paused FROM connections"""
+
+
+def _json(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _statements(script: str) -> list[str]:

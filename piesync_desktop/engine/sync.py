@@ -141,6 +141,7 @@ class SyncRun:
         self.summary = summary
         self.direction = settings.direction
         self.rules: list[Rule] = settings.rules or default_rules()
+        self.rule_key = {rule: f"{rule.side}:{rule.key}" for rule in self.rules}
         self.views: dict[str, SideView] = {}
         for side in SIDES:
             connector = connectors[side]
@@ -164,6 +165,7 @@ class SyncRun:
         self.projector = Projector(settings.mappings, schemas, managed_tags(self.rules))
         self.hash = config_hash(settings, schemas)
         self.links: dict[int, Link] = {}
+        self.cursors: dict[str, Any] = {}
         self.next_link_id = 1
         self.journal: dict[tuple[str, str], str] = {}
         self.activity: list[Activity] = []
@@ -178,7 +180,7 @@ class SyncRun:
     # -- phases ----------------------------------------------------------------------------
 
     def execute(self) -> None:
-        cursors = self._pull()
+        cursors = self.cursors = self._pull()
         self._load_state()
         self._find_deletions(cursors)
         self._brake()
@@ -194,9 +196,9 @@ class SyncRun:
             for side in SIDES:
                 stale = [key for (target, key) in self.journal if target == side]
                 self.store.clear_journal(self.cid, side, stale)
-                self.store.save_side_state(
-                    self.cid, side, self.views[side].connector.cursor(), self.hash
-                )
+                cursor = self.views[side].connector.cursor()
+                if cursor != self.cursors[side]:  # an unchanged side costs no write
+                    self.store.save_side_state(self.cid, side, cursor, self.hash)
         self.summary.counts = self.counts()
 
     def progress(self, phase: str, done: int = 0, total: int = 0) -> None:
@@ -495,7 +497,7 @@ class SyncRun:
             create_fields=fields,
             create_tags=frozenset(tags),
             new_base=values,
-            rule_keys=[f"{view.side}:{r.key}" for r in rules],
+            rule_keys=[self.rule_key[r] for r in rules],
         )
         return plan
 
@@ -543,12 +545,12 @@ class SyncRun:
             for source, target, rules in (("a", "b", rules_a), ("b", "a", rules_b))
             if self.direction.writes(Side(target)) and rules is not None
         }
-        matched = [f"a:{r.key}" for r in rules_a or []] + [f"b:{r.key}" for r in rules_b or []]
+        matched = [self.rule_key[r] for r in (rules_a or []) + (rules_b or [])]
         undo_rules = [
             r
             for r in self.rules
-            if f"{r.side}:{r.key}" in link.rule_keys
-            and f"{r.side}:{r.key}" not in matched
+            if self.rule_key[r] in link.decoded_rule_keys()
+            and self.rule_key[r] not in matched
             and r.undo
         ]
         if not flows:
@@ -563,7 +565,7 @@ class SyncRun:
             if not undo_rules:
                 return None
         values = {"a": self.projector.project("a", ra), "b": self.projector.project("b", rb)}
-        base = self.projector.decode(link.base) if link.base else None
+        base = self.projector.decode(link.decoded_base()) if link.decoded_base() else None
         if len(flows) == 2:
             winner = self.settings.effective_winner().value
             merged = merge(base, values["a"], values["b"], winner, self.projector.set_slots)
@@ -675,6 +677,7 @@ class SyncRun:
                 tag = (
                     self.settings.sync_deletions
                     and counterpart is not None
+                    and counterpart not in other.deleted
                     and other.connector.app.capabilities.tags
                     and self.direction.writes(Side(other.side))
                     and self.direction.reads_from(Side(side))
@@ -682,7 +685,10 @@ class SyncRun:
                 if tag:
                     plans.append(
                         PairPlan(
-                            link=link, trash_for=other.side, new_base=None, rule_keys=link.rule_keys
+                            link=link,
+                            trash_for=other.side,
+                            new_base=None,
+                            rule_keys=link.decoded_rule_keys(),
                         )
                     )
                 else:
@@ -697,16 +703,19 @@ class SyncRun:
                         and link.id_on(other.value)
                         and self.views[other.value].connector.app.capabilities.tags
                         and link.id_on(other.value) in self.views[other.value].index
+                        and link.id_on(other.value) not in self.views[other.value].deleted
                     ):
                         plans.append(
-                            PairPlan(link=link, trash_for=other.value, rule_keys=link.rule_keys)
+                            PairPlan(
+                                link=link, trash_for=other.value, rule_keys=link.decoded_rule_keys()
+                            )
                         )
 
     def mark_deleted_counterpart(self, link: Link) -> None:
         survivor_side = Side(link.deleted_side or "a").other.value
         rid = link.id_on(survivor_side)
         view = self.views[survivor_side]
-        if rid is None or rid not in view.index:
+        if rid is None or rid not in view.index or rid in view.deleted:
             return
         row = view.index[rid]
         self.index_updates[survivor_side][rid] = IndexRow(

@@ -30,7 +30,9 @@ BOOK_SCHEMA = AppSchema.of(
 
 
 def by_email(app, email):
-    found = [r for r in app.records.values() if email.lower() in str(r.fields.get("emails")).lower()]
+    found = [
+        r for r in app.records.values() if email.lower() in str(r.fields.get("emails")).lower()
+    ]
     assert len(found) == 1, found
     return found[0]
 
@@ -156,8 +158,7 @@ def test_one_way_never_writes_the_source(store, locks, direction):
 
 def test_name_split_updates_only_the_last_name(store, locks):
     pair = make_pair(store, locks, schema_a=BOOK_SCHEMA, schema_b=CRM_SCHEMA)
-    pair.a.add(given_name="Jan", family_name="Peeters",
-               emails=(Item("work", "jan@example.com"),))
+    pair.a.add(given_name="Jan", family_name="Peeters", emails=(Item("work", "jan@example.com"),))
     pair.sync()
     b = by_email(pair.b, "jan@")
     assert b.fields["full_name"] == "Jan Peeters"
@@ -171,9 +172,12 @@ def test_name_split_updates_only_the_last_name(store, locks):
 
 def test_multi_to_single_carries_first_value_and_keeps_the_rest(store, locks):
     pair = make_pair(store, locks, schema_a=BOOK_SCHEMA, schema_b=CRM_SCHEMA)
-    a = pair.a.add(given_name="Jan", family_name="P",
-                   emails=(Item("work", "jan@example.com"), Item("home", "jan@home.example")),
-                   phones=(Item("mobile", "+32 470"), Item("work", "+32 9")))
+    a = pair.a.add(
+        given_name="Jan",
+        family_name="P",
+        emails=(Item("work", "jan@example.com"), Item("home", "jan@home.example")),
+        phones=(Item("mobile", "+32 470"), Item("work", "+32 9")),
+    )
     pair.sync()
     b = by_email(pair.b, "jan@")
     assert b.fields["phones"] == "+32 470"
@@ -184,8 +188,12 @@ def test_multi_to_single_carries_first_value_and_keeps_the_rest(store, locks):
 
 
 def test_rules_exclude_and_act_and_undo(store, locks):
-    rule = Rule(side="a", conditions=(Condition(ConditionOp.IN_TAG, "customers"),),
-                actions=(Action(ActionOp.ADD_TAG, "from-crm"),), undo=True)
+    rule = Rule(
+        side="a",
+        conditions=(Condition(ConditionOp.IN_TAG, "customers"),),
+        actions=(Action(ActionOp.ADD_TAG, "from-crm"),),
+        undo=True,
+    )
     pair = make_pair(store, locks, rules=[rule, Rule(side="b")])
     cust = pair.a.add(full_name="Cust", emails="c@example.com", tags={"Customers"})
     other = pair.a.add(full_name="Other", emails="o@example.com")
@@ -250,8 +258,9 @@ def test_unsubscribes_tag_the_other_side(store, locks):
 
 
 def test_required_field_fails_with_reason_and_the_rest_goes_on(store, locks):
-    strict = AppSchema.of(*CRM_SCHEMA.fields.values(), FieldSpec("company", "Company name",
-                                                                 required=True))
+    strict = AppSchema.of(
+        *CRM_SCHEMA.fields.values(), FieldSpec("company", "Company name", required=True)
+    )
     pair = make_pair(store, locks, schema_b=strict)
     bad = pair.a.add(full_name="No company", emails="n@example.com")
     pair.a.add(full_name="Ok", emails="ok@example.com", company="Acme")
@@ -364,8 +373,13 @@ def test_waiting_for_a_connection_sharing_an_account(store, locks):
             from piesync_desktop.engine.sync import RunOptions, run_sync
 
             settings = pair2_store.connection("test")
-            run_sync(pair2_store, settings, {"a": pair.ca, "b": pair.cb}, locks,
-                     RunOptions(on_wait=waits.append))
+            run_sync(
+                pair2_store,
+                settings,
+                {"a": pair.ca, "b": pair.cb},
+                locks,
+                RunOptions(on_wait=waits.append),
+            )
             pair2_store.close()
             done.set()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from helpers.memory_connector import MemoryApp, MemoryConnector
-
 from piesync_desktop.engine.connection import ConnectionSettings
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.model import AppSchema
@@ -27,18 +26,29 @@ class Pair:
 
     def sync(self, **options: object) -> RunSummary:
         assert self.ca is not None and self.cb is not None
-        return run_sync(self.store, self.settings, {"a": self.ca, "b": self.cb}, self.locks,
-                        RunOptions(**options))  # type: ignore[arg-type]
+        return run_sync(
+            self.store,
+            self.settings,
+            {"a": self.ca, "b": self.cb},
+            self.locks,
+            RunOptions(**options),
+        )  # type: ignore[arg-type]
 
     def state(self, side: str, rid: str) -> tuple[str, str]:
         row = self.store.index(self.settings.id or 0, side)[rid]
         return row.state, row.reason
 
 
-def make_pair(store: Store, locks: AccountLocks, schema_a: AppSchema | None = None,
-              schema_b: AppSchema | None = None, **settings: object) -> Pair:
-    conn = ConnectionSettings(name=str(settings.pop("name", "test")), a_spec="memory:a",
-                              b_spec="memory:b", **settings)  # type: ignore[arg-type]
+def make_pair(
+    store: Store,
+    locks: AccountLocks,
+    schema_a: AppSchema | None = None,
+    schema_b: AppSchema | None = None,
+    **settings: object,
+) -> Pair:
+    conn = ConnectionSettings(
+        name=str(settings.pop("name", "test")), a_spec="memory:a", b_spec="memory:b", **settings
+    )  # type: ignore[arg-type]
     pair = Pair(store, locks, conn)
     kwargs_a = {"schema": schema_a} if schema_a else {}
     kwargs_b = {"schema": schema_b} if schema_b else {}

@@ -30,8 +30,13 @@ CRM_SCHEMA = AppSchema.of(
     FieldSpec("phones", "Phone", FieldType.PHONE),
     FieldSpec("company", "Company name"),
     FieldSpec("title", "Job title"),
-    FieldSpec("lifecycle", "Lifecycle stage", FieldType.DROPDOWN, custom=True,
-              options=("lead", "customer")),
+    FieldSpec(
+        "lifecycle",
+        "Lifecycle stage",
+        FieldType.DROPDOWN,
+        custom=True,
+        options=("lead", "customer"),
+    ),
     FieldSpec("source", "Lead source", FieldType.RADIO, custom=True, options=("web", "event")),
     FieldSpec("nickname_note", "Note", custom=True),
 )
@@ -67,12 +72,22 @@ class MemoryApp:
 class MemoryConnector:
     """A connector over a :class:`MemoryApp`."""
 
-    app = AppInfo("memory", "Memory CRM", "for tests",
-                  Capabilities(tags=True, tag_noun="list", unsubscribes=True,
-                               custom_fields=True, batch_size=3))
+    app = AppInfo(
+        "memory",
+        "Memory CRM",
+        "for tests",
+        Capabilities(
+            tags=True, tag_noun="list", unsubscribes=True, custom_fields=True, batch_size=3
+        ),
+    )
 
-    def __init__(self, data: MemoryApp, schema: AppSchema = CRM_SCHEMA, key: str = "mem",
-                 capabilities: Capabilities | None = None) -> None:
+    def __init__(
+        self,
+        data: MemoryApp,
+        schema: AppSchema = CRM_SCHEMA,
+        key: str = "mem",
+        capabilities: Capabilities | None = None,
+    ) -> None:
         self.data = data
         self._schema = schema
         self._key = key
@@ -103,8 +118,11 @@ class MemoryConnector:
         current = {} if self.empty_listing else self.data.records
         changed = [r for rid, r in current.items() if known.get(rid) != r.version]
         self._seen = {rid: r.version or "" for rid, r in current.items()}
-        return Changes(records=changed, deleted=[rid for rid in known if rid not in current],
-                       total=len(current))
+        return Changes(
+            records=changed,
+            deleted=[rid for rid in known if rid not in current],
+            total=len(current),
+        )
 
     def get(self, ids: Sequence[str]) -> list[Record | ReadFailure]:
         out: list[Record | ReadFailure] = []
@@ -128,8 +146,9 @@ class MemoryConnector:
             if problem:
                 results.append(WriteResult(new.create_key, error=problem))
                 continue
-            stored = self.data.put(Record(self.data.new_id(), dict(new.fields), new.tags,
-                                          create_key=new.create_key))
+            stored = self.data.put(
+                Record(self.data.new_id(), dict(new.fields), new.tags, create_key=new.create_key)
+            )
             self._seen[stored.id] = stored.version or ""
             results.append(WriteResult(new.create_key, stored.id, record=stored))
         return results

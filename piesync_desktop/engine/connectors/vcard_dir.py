@@ -1,0 +1,449 @@
+"""A folder of ``.vcf`` files, one contact per file (a vdir, as khard, vdirsyncer and Evolution keep
+them), as a connector.
+
+Record ids are file names, so two files that share a UID both sync (each gets a note). Changes
+are found by comparing each file's (mtime, size) with the cursor, so an unchanged folder is listed
+without reading a single file. Every write goes to a hidden temporary file that replaces the
+target atomically, and a file we cannot read is never written.
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from stat import S_ISREG
+from typing import Any, ClassVar
+
+from piesync_desktop.engine.connectors.base import AppInfo, Cursor
+from piesync_desktop.engine.connectors.vcard_codec import (
+    VCARD_SCHEMA,
+    ParsedCard,
+    VCardError,
+    new_card,
+    parse_card,
+    update_card,
+)
+from piesync_desktop.engine.errors import ConnectorError
+from piesync_desktop.engine.model import (
+    AppSchema,
+    Capabilities,
+    Changes,
+    NewRecord,
+    ReadFailure,
+    Record,
+    RecordNote,
+    RecordUpdate,
+    WriteResult,
+)
+
+CURSOR_VERSION = 1
+_UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
+_TEMP_MARK = ".tmp-"
+_SEPARATORS = re.compile("[" + re.escape(os.sep + (os.altsep or "") + "\0") + "]")
+_STALE_TEMP_SECONDS = 3600
+
+# A cursor entry: [mtime_ns, size, uid] for a card, [mtime_ns, size, None, reason] for a file
+# that could not be read (reported again, without reading it, for as long as it is unchanged).
+Entry = list[Any]
+
+
+class VCardDir:
+    """One folder of vCard files."""
+
+    app: ClassVar[AppInfo] = AppInfo(
+        key="vcard",
+        name="vCard folder",
+        description="A folder of .vcf files, one contact per file (khard, vdirsyncer, Evolution).",
+        capabilities=Capabilities(
+            tags=True,
+            tag_noun="category",
+            deletions=True,
+            unsubscribes=False,
+            custom_fields=False,
+            delta=False,
+            batch_size=500,
+        ),
+    )
+
+    def __init__(self, location: str) -> None:
+        self._location = location
+        self.path = Path(location).expanduser().absolute()
+        self._dir = str(self.path)
+        self._files: dict[str, Entry] = {}  # our view: the last listing plus our own writes
+        self._seen: dict[str, tuple[int, int]] = {}  # (mtime_ns, size) of what we last read
+
+    # ------------------------------------------------------------------ protocol
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    @property
+    def account_key(self) -> str:
+        return "vcard:" + str(self.path.resolve())
+
+    def open(self) -> None:
+        path = self.path
+        if not path.exists():
+            raise ConnectorError(
+                f"vCard folder {path} does not exist: create it or pick another folder."
+            )
+        if not path.is_dir():
+            raise ConnectorError(f"{path} is a file, not a folder: pick the folder that holds it.")
+        if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+            raise ConnectorError(
+                f"vCard folder {path} cannot be read and written by you: check its permissions."
+            )
+        self._remove_stale_temp_files()
+
+    def schema(self) -> AppSchema:
+        return VCARD_SCHEMA
+
+    def changes(self, cursor: Cursor | None) -> Changes:
+        known = _cursor_files(cursor)
+        with _collector_paused():
+            files, stale = self._scan(known)
+            result = Changes(total=len(files) + len(stale))
+            for name, entry in files.items():
+                if entry[2] is None:
+                    result.failures.append(ReadFailure(name, _reason(entry), name))
+            for name, stat in stale:
+                outcome = self._read(name)
+                if isinstance(outcome, Record):
+                    result.records.append(outcome)
+                else:
+                    result.failures.append(outcome)
+                files[name] = self._entry(name, outcome, stat)
+            result.deleted = sorted(name for name in known if name not in files)
+            result.notes = _uid_notes(files)
+        self._files = files
+        return result
+
+    def get(self, ids: Sequence[str]) -> list[Record | ReadFailure]:
+        return [self._read(name) for name in ids]
+
+    def create(self, records: Sequence[NewRecord]) -> list[WriteResult]:
+        results = [self._create_one(record) for record in records]
+        self._sync_folder()
+        return results
+
+    def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]:
+        results = [self._update_one(update) for update in updates]
+        self._sync_folder()
+        return results
+
+    def delete(self, ids: Sequence[str]) -> list[WriteResult]:
+        results = []
+        for name in ids:
+            try:
+                (self.path / _checked_name(name)).unlink()
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError) as exc:
+                results.append(WriteResult(key=name, id=name, error=f"Cannot delete: {exc}"))
+                continue
+            self._files.pop(name, None)
+            self._seen.pop(name, None)
+            results.append(WriteResult(key=name, id=name))
+        self._sync_folder()
+        return results
+
+    def cursor(self) -> Cursor:
+        return {"v": CURSOR_VERSION, "files": dict(self._files)}
+
+    # ------------------------------------------------------------------ reading
+
+    def _scan(
+        self, known: dict[str, Entry]
+    ) -> tuple[dict[str, Entry], list[tuple[str, tuple[int, int]]]]:
+        """The cursor entries of the unchanged files, and the new or changed files to read."""
+        unchanged: dict[str, Entry] = {}
+        stale: list[tuple[str, tuple[int, int]]] = []
+        try:
+            with os.scandir(self._dir) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name[0] == "." or not (name.endswith(".vcf") or _is_vcf(name)):
+                        continue
+                    try:
+                        stat = entry.stat()
+                    except OSError:
+                        continue  # removed while we listed
+                    if not S_ISREG(stat.st_mode):
+                        continue
+                    old = known.get(name)
+                    if old is not None and old[0] == stat.st_mtime_ns and old[1] == stat.st_size:
+                        unchanged[name] = old
+                    else:
+                        stale.append((name, (stat.st_mtime_ns, stat.st_size)))
+        except OSError as exc:
+            raise ConnectorError(f"Cannot list vCard folder {self.path}: {exc.strerror}.") from exc
+        return unchanged, stale
+
+    def _read(self, name: str) -> Record | ReadFailure:
+        """Read and parse one file now, remembering the version we saw."""
+        try:
+            data, stat = self._read_bytes(_checked_name(name))
+        except FileNotFoundError:
+            return ReadFailure(name, f"Cannot read {name}: the file was removed", name)
+        except (OSError, ValueError) as exc:
+            return ReadFailure(name, f"Cannot read {name}: {_os_reason(exc)}", name)
+        self._seen[name] = stat
+        try:
+            card = parse_card(_decode(data))
+        except VCardError as exc:
+            return ReadFailure(name, f"Cannot read {name}: {exc.reason}", name)
+        return _record(name, card, stat)
+
+    def _read_bytes(self, name: str) -> tuple[bytes, tuple[int, int]]:
+        with open(os.path.join(self._dir, name), "rb") as handle:  # noqa: PTH118, PTH123
+            stat = os.fstat(handle.fileno())
+            return handle.read(), (stat.st_mtime_ns, stat.st_size)
+
+    def _entry(self, name: str, outcome: Record | ReadFailure, stat: tuple[int, int]) -> Entry:
+        stat = self._seen.get(name, stat)
+        if isinstance(outcome, Record):
+            return [stat[0], stat[1], outcome.create_key or ""]
+        return [stat[0], stat[1], None, outcome.reason]
+
+    # ------------------------------------------------------------------ writing
+
+    def _create_one(self, new: NewRecord) -> WriteResult:
+        text = new_card(new.create_key, new.fields, new.tags)
+        data = text.encode()
+        base = _safe_stem(new.create_key)
+        for attempt in range(100):
+            name = f"{base}.vcf" if attempt == 0 else f"{base}-{attempt + 1}.vcf"
+            if os.path.lexists(self.path / name):
+                existing = self._read(name)
+                if isinstance(existing, Record) and existing.create_key == new.create_key:
+                    # A run that crashed after writing it: that file is the contact.
+                    self._remember(name, existing)
+                    return WriteResult(key=new.create_key, id=name, record=existing)
+                continue  # someone else's file, readable or not: never touch it
+            try:
+                stat = self._write(name, data, exclusive=True)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                return WriteResult(key=new.create_key, error=f"Cannot write {name}: {exc}")
+            record = _record(name, parse_card(text), stat)
+            self._remember(name, record)
+            return WriteResult(key=new.create_key, id=name, record=record)
+        return WriteResult(key=new.create_key, error=f"No free file name for {base}.vcf")
+
+    def _update_one(self, update: RecordUpdate) -> WriteResult:
+        name = update.id
+        try:
+            data, stat = self._read_bytes(_checked_name(name))
+        except FileNotFoundError:
+            return WriteResult(key=name, id=name, error="file was removed")
+        except (OSError, ValueError) as exc:
+            return WriteResult(key=name, id=name, error=f"Cannot read {name}: {_os_reason(exc)}")
+        expected = _parse_version(update.version) or self._seen.get(name)
+        if expected is not None and expected != stat:
+            return _conflict(name)
+        try:
+            text = _decode(data)
+            new_text = update_card(text, update.fields, update.add_tags, update.remove_tags)
+            card = parse_card(new_text)
+        except VCardError as exc:
+            return WriteResult(key=name, id=name, error=f"Cannot read {name}: {exc.reason}")
+        if new_text != text:
+            if self._stat(name) != stat:
+                return WriteResult(
+                    key=name, id=name, conflict=True, error="changed since it was read"
+                )
+            try:
+                stat = self._write(name, new_text.encode(), exclusive=False)
+            except OSError as exc:
+                return WriteResult(key=name, id=name, error=f"Cannot write {name}: {exc}")
+        record = _record(name, card, stat)
+        self._remember(name, record)
+        return WriteResult(key=name, id=name, record=record)
+
+    def _write(self, name: str, data: bytes, exclusive: bool) -> tuple[int, int]:
+        """Write ``data`` to ``name`` atomically; with ``exclusive``, never replace a file."""
+        target = self.path / name
+        temp = self.path / f".{name}{_TEMP_MARK}{secrets.token_hex(4)}"
+        mode = 0o666
+        if not exclusive:
+            mode = target.stat().st_mode & 0o777
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if exclusive:
+                _link_exclusive(temp, target)
+            else:
+                temp.replace(target)
+        finally:
+            if temp.exists():
+                temp.unlink()
+        stat = target.stat()
+        return stat.st_mtime_ns, stat.st_size
+
+    def _remember(self, name: str, record: Record) -> None:
+        stat = _parse_version(record.version)
+        if stat is not None:
+            self._seen[name] = stat
+            self._files[name] = [stat[0], stat[1], record.create_key or ""]
+
+    def _stat(self, name: str) -> tuple[int, int] | None:
+        try:
+            stat = (self.path / name).stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def _sync_folder(self) -> None:
+        """Make the renames of this batch durable (where the platform allows it)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temporary files a crashed run left behind (we never read them)."""
+        limit = time.time() - _STALE_TEMP_SECONDS
+        try:
+            with os.scandir(self.path) as entries:
+                for entry in entries:
+                    if entry.name.startswith(".") and _TEMP_MARK in entry.name:
+                        try:
+                            if entry.stat().st_mtime < limit:
+                                Path(entry.path).unlink()
+                        except OSError:
+                            pass
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _cursor_files(cursor: Cursor | None) -> dict[str, Entry]:
+    if not isinstance(cursor, dict) or cursor.get("v") != CURSOR_VERSION:
+        return {}
+    files = cursor.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _reason(entry: Entry) -> str:
+    return str(entry[3]) if len(entry) > 3 else "Cannot read this file"
+
+
+def _record(name: str, card: ParsedCard, stat: tuple[int, int]) -> Record:
+    return Record(
+        id=name,
+        fields=card.fields,
+        tags=card.tags,
+        version=f"{stat[0]}:{stat[1]}",
+        create_key=card.uid or None,
+    )
+
+
+def _conflict(name: str) -> WriteResult:
+    return WriteResult(key=name, id=name, conflict=True, error="changed since it was read")
+
+
+def _parse_version(version: str | None) -> tuple[int, int] | None:
+    if not version:
+        return None
+    mtime, _, size = version.partition(":")
+    try:
+        return int(mtime), int(size)
+    except ValueError:
+        return None
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VCardError(f"not UTF-8 text (byte {exc.start + 1})") from None
+
+
+def _os_reason(exc: OSError | ValueError) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)
+
+
+def _checked_name(name: str) -> str:
+    """A record id as a plain file name of this folder (never a path elsewhere)."""
+    if not name or name in (".", "..") or _SEPARATORS.search(name):
+        raise ValueError(f"{name!r} is not a file name")
+    return name
+
+
+def _is_vcf(name: str) -> bool:
+    return name.lower().endswith(".vcf")
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many records are built.
+
+    Records hold no reference cycles, but each one adds objects the collector walks again and
+    again as the heap grows: on 100,000 cards that costs more than reading them.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _safe_stem(key: str) -> str:
+    stem = _UNSAFE.sub("_", key)[:120].lstrip(".")
+    return stem or secrets.token_hex(8)
+
+
+def _link_exclusive(temp: Path, target: Path) -> None:
+    """Give ``temp`` the name ``target`` unless ``target`` exists (FileExistsError then)."""
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        if target.exists():  # a file system without hard links: close the window as we can
+            raise FileExistsError(errno.EEXIST, "File exists", str(target)) from None
+        temp.replace(target)
+
+
+def _uid_notes(files: dict[str, Entry]) -> list[RecordNote]:
+    first: dict[str, str] = {}
+    shared: dict[str, list[str]] = {}
+    for name, entry in files.items():
+        uid = entry[2]
+        if uid:
+            other = first.setdefault(uid, name)
+            if other is not name:
+                shared.setdefault(uid, [other]).append(name)
+    notes = []
+    for uid, names in shared.items():
+        names.sort()
+        for name in names:
+            other = names[1] if name == names[0] else names[0]
+            notes.append(RecordNote(name, f"UID {uid} is also used by {other}"))
+    return notes

@@ -1,0 +1,335 @@
+"""The vCard folder connector: listings, cursors, atomic writes and the files it must not touch."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from piesync_desktop.engine.connectors import vcard_dir
+from piesync_desktop.engine.connectors.base import open_connector
+from piesync_desktop.engine.connectors.vcard_dir import VCardDir
+from piesync_desktop.engine.errors import ConnectorError
+from piesync_desktop.engine.model import Item, NewRecord, ReadFailure, Record, RecordUpdate
+
+CARD = (
+    "BEGIN:VCARD\r\n"
+    "VERSION:3.0\r\n"
+    "UID:{uid}\r\n"
+    "FN:{name}\r\n"
+    "N:;{name};;;\r\n"
+    "EMAIL;TYPE=INTERNET:{uid}@example.com\r\n"
+    "X-CUSTOM;X-PARAM=1:keep me\r\n"
+    "PHOTO;ENCODING=b;TYPE=JPEG:/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsL\r\n"
+    " DBkSEw8UHRofHh0a\r\n"
+    "END:VCARD\r\n"
+)
+
+
+def card(uid: str, name: str = "Anna") -> str:
+    return CARD.format(uid=uid, name=name)
+
+
+def write(folder: Path, name: str, text: str | bytes) -> Path:
+    path = folder / name
+    if isinstance(text, str):
+        path.write_text(text, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(text)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "contacts"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def connector(folder: Path) -> VCardDir:
+    conn = VCardDir(str(folder))
+    conn.open()
+    return conn
+
+
+@pytest.fixture
+def parse_count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls = [0]
+    real = vcard_dir.parse_card
+
+    def counting(text: str):
+        calls[0] += 1
+        return real(text)
+
+    monkeypatch.setattr(vcard_dir, "parse_card", counting)
+    return calls
+
+
+def bump(path: Path, text: str) -> None:
+    """Rewrite a file so its mtime surely differs from the one seen before."""
+    before = path.stat().st_mtime_ns
+    path.write_text(text, encoding="utf-8", newline="")
+    os.utime(path, ns=(before + 5_000_000_000, before + 5_000_000_000))
+
+
+def test_the_catalogue_opens_it(folder: Path) -> None:
+    conn = open_connector(f"vcard:{folder}")
+    assert isinstance(conn, VCardDir)
+    assert conn.location == str(folder)
+    assert conn.account_key == "vcard:" + os.path.realpath(folder)
+
+
+def test_open_explains_a_missing_folder_or_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ConnectorError, match="does not exist: create it"):
+        VCardDir(str(tmp_path / "nope")).open()
+    write(tmp_path, "a.vcf", card("a"))
+    with pytest.raises(ConnectorError, match="not a folder"):
+        VCardDir(str(tmp_path / "a.vcf")).open()
+
+
+def test_home_is_expanded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert VCardDir("~/contacts").path == tmp_path / "contacts"
+
+
+def test_first_listing_reads_every_card_and_skips_other_files(
+    folder: Path, connector: VCardDir
+) -> None:
+    write(folder, "a.vcf", card("uid-a", "Anna"))
+    write(folder, "B.VCF", card("uid-b", "Bob"))
+    write(folder, ".hidden.vcf", card("uid-h"))
+    write(folder, ".a.vcf.tmp-1234", card("uid-t"))
+    write(folder, "notes.txt", "hello")
+    (folder / "sub.vcf").mkdir()
+    changes = connector.changes(None)
+    assert changes.total == 2
+    assert sorted(r.id for r in changes.records) == ["B.VCF", "a.vcf"]
+    record = next(r for r in changes.records if r.id == "a.vcf")
+    stat = (folder / "a.vcf").stat()
+    assert record.version == f"{stat.st_mtime_ns}:{stat.st_size}"
+    assert record.create_key == "uid-a"
+    assert record.fields["full_name"] == "Anna"
+    assert record.fields["emails"] == (Item("other", "uid-a@example.com"),)
+    assert changes.failures == changes.deleted == changes.notes == []
+
+
+def test_nothing_changed_parses_nothing(
+    folder: Path, connector: VCardDir, parse_count: list[int]
+) -> None:
+    for number in range(5):
+        write(folder, f"{number}.vcf", card(f"uid-{number}"))
+    connector.changes(None)
+    assert parse_count[0] == 5
+    cursor = json.loads(json.dumps(connector.cursor()))
+    again = VCardDir(str(folder)).changes(cursor)
+    assert parse_count[0] == 5
+    assert again.records == again.deleted == again.failures == []
+    assert again.total == 5
+
+
+def test_changed_new_and_deleted_files(folder: Path, connector: VCardDir) -> None:
+    for name in ("a", "b", "c"):
+        write(folder, f"{name}.vcf", card(name))
+    connector.changes(None)
+    cursor = connector.cursor()
+    bump(folder / "a.vcf", card("a", "Anne"))
+    (folder / "b.vcf").unlink()
+    write(folder, "d.vcf", card("d"))
+    changes = VCardDir(str(folder)).changes(cursor)
+    assert sorted(r.id for r in changes.records) == ["a.vcf", "d.vcf"]
+    assert changes.deleted == ["b.vcf"]
+    assert changes.total == 3
+
+
+def test_our_own_writes_are_in_the_cursor(
+    folder: Path, connector: VCardDir, parse_count: list[int]
+) -> None:
+    write(folder, "a.vcf", card("a"))
+    write(folder, "gone.vcf", card("gone"))
+    connector.changes(None)
+    created = connector.create([NewRecord("new-1", {"full_name": "Nina"}, frozenset({"VIP"}))])
+    updated = connector.update([RecordUpdate("a.vcf", {"title": "Boss"})])
+    deleted = connector.delete(["gone.vcf"])
+    assert [r.error for r in created + updated + deleted] == [None, None, None]
+    cursor = connector.cursor()
+    count = parse_count[0]
+    changes = VCardDir(str(folder)).changes(json.loads(json.dumps(cursor)))
+    assert parse_count[0] == count
+    assert changes.records == changes.deleted == []
+    assert changes.total == 2
+
+
+def test_create_writes_a_card_named_after_its_key(folder: Path, connector: VCardDir) -> None:
+    fields = {"given_name": "Zoë", "emails": (Item("work", "zoe@example.com"),)}
+    [result] = connector.create([NewRecord("abc/../1", fields, frozenset({"Friends"}))])
+    assert result.error is None
+    assert result.key == "abc/../1"
+    assert result.id == "abc_.._1.vcf"
+    assert isinstance(result.record, Record)
+    assert result.record.create_key == "abc/../1"
+    assert result.record.tags == {"Friends"}
+    assert result.record.fields["full_name"] == "Zoë"
+    stat = (folder / result.id).stat()
+    assert result.record.version == f"{stat.st_mtime_ns}:{stat.st_size}"
+    assert [p.name for p in folder.iterdir()] == [result.id]
+    listed = VCardDir(str(folder)).changes(None).records[0]
+    assert listed.create_key == "abc/../1"
+    assert listed.fields == result.record.fields
+
+
+def test_create_after_a_crash_returns_the_file_already_there(
+    folder: Path, connector: VCardDir
+) -> None:
+    [first] = connector.create([NewRecord("key-1", {"full_name": "Ann"})])
+    before = (folder / "key-1.vcf").read_bytes()
+    [again] = VCardDir(str(folder)).create([NewRecord("key-1", {"full_name": "Ann B"})])
+    assert again.error is None
+    assert again.id == first.id == "key-1.vcf"
+    assert (folder / "key-1.vcf").read_bytes() == before
+    assert len(list(folder.iterdir())) == 1
+
+
+def test_create_never_overwrites_another_card(folder: Path, connector: VCardDir) -> None:
+    write(folder, "key-1.vcf", card("someone-else"))
+    write(folder, "key-1-2.vcf", b"\xff\xfe not a card")
+    [result] = connector.create([NewRecord("key-1", {"full_name": "Ann"})])
+    assert result.id == "key-1-3.vcf"
+    assert "someone-else" in (folder / "key-1.vcf").read_text()
+    assert (folder / "key-1-2.vcf").read_bytes() == b"\xff\xfe not a card"
+
+
+def test_update_keeps_unknown_properties_and_photo(folder: Path, connector: VCardDir) -> None:
+    path = write(folder, "a.vcf", card("a"))
+    [record] = connector.changes(None).records
+    update = RecordUpdate(
+        "a.vcf",
+        {"title": "Chief", "phones": (Item("mobile", "+32 475"),)},
+        add_tags=frozenset({"PieSync Trash"}),
+        version=record.version,
+    )
+    [result] = connector.update([update])
+    assert result.error is None and not result.conflict
+    text = path.read_bytes().decode()
+    assert "X-CUSTOM;X-PARAM=1:keep me\r\n" in text
+    photo = CARD[CARD.index("PHOTO") : CARD.index("END:VCARD")]
+    assert photo.endswith("Hh0a\r\n")
+    assert photo in text
+    assert result.record is not None
+    assert result.record.fields["title"] == "Chief"
+    assert result.record.fields["phones"] == (Item("mobile", "+32 475"),)
+    assert result.record.tags == {"PieSync Trash"}
+    stat = path.stat()
+    assert result.record.version == f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def test_update_detects_a_change_after_the_read(folder: Path, connector: VCardDir) -> None:
+    path = write(folder, "a.vcf", card("a"))
+    [record] = connector.changes(None).records
+    bump(path, card("a", "Edited elsewhere"))
+    edited = path.read_bytes()
+    for version in (record.version, None):
+        [result] = connector.update([RecordUpdate("a.vcf", {"title": "x"}, version=version)])
+        assert result.conflict
+        assert result.error == "changed since it was read"
+        assert path.read_bytes() == edited
+
+
+def test_update_of_a_removed_file(connector: VCardDir) -> None:
+    [result] = connector.update([RecordUpdate("gone.vcf", {"title": "x"})])
+    assert result.error == "file was removed"
+
+
+def test_unparseable_files_are_failures_and_never_rewritten(
+    folder: Path, connector: VCardDir, parse_count: list[int]
+) -> None:
+    broken = write(folder, "broken.vcf", "BEGIN:VCARD\r\nFN:x\r\nno colon here\r\nEND:VCARD\r\n")
+    latin = write(folder, "latin.vcf", card("l", "Zoë").encode("latin-1"))
+    changes = connector.changes(None)
+    failures = {f.id: f for f in changes.failures}
+    assert failures["broken.vcf"] == ReadFailure(
+        "broken.vcf", "Cannot read broken.vcf: line 3: property without a colon", "broken.vcf"
+    )
+    assert failures["latin.vcf"].reason.startswith("Cannot read latin.vcf: not UTF-8 text")
+    assert changes.total == 2
+    count = parse_count[0]
+    again = VCardDir(str(folder)).changes(connector.cursor())
+    assert parse_count[0] == count
+    assert {f.id for f in again.failures} == {"broken.vcf", "latin.vcf"}
+    before = {p: p.read_bytes() for p in (broken, latin)}
+    results = connector.update(
+        [RecordUpdate("broken.vcf", {"title": "x"}), RecordUpdate("latin.vcf", {"title": "x"})]
+    )
+    assert all(r.error and not r.conflict for r in results)
+    assert {p: p.read_bytes() for p in (broken, latin)} == before
+
+
+def test_two_files_with_one_uid_both_sync_with_notes(folder: Path, connector: VCardDir) -> None:
+    write(folder, "a.vcf", card("same"))
+    write(folder, "b.vcf", card("same"))
+    write(folder, "c.vcf", card("other"))
+    changes = connector.changes(None)
+    assert len(changes.records) == 3
+    notes = {n.id: n.note for n in changes.notes}
+    assert notes == {
+        "a.vcf": "UID same is also used by b.vcf",
+        "b.vcf": "UID same is also used by a.vcf",
+    }
+    again = VCardDir(str(folder)).changes(connector.cursor())
+    assert {n.id for n in again.notes} == {"a.vcf", "b.vcf"}
+
+
+def test_get_reads_now(folder: Path, connector: VCardDir) -> None:
+    write(folder, "a.vcf", card("a"))
+    got = connector.get(["a.vcf", "gone.vcf", "../escape.vcf"])
+    assert isinstance(got[0], Record) and got[0].create_key == "a"
+    assert isinstance(got[1], ReadFailure) and got[1].reason.endswith("was removed")
+    assert isinstance(got[2], ReadFailure)
+
+
+def test_writes_leave_no_temporary_files(folder: Path, connector: VCardDir) -> None:
+    write(folder, "a.vcf", card("a"))
+    connector.changes(None)
+    connector.update([RecordUpdate("a.vcf", {"notes": "x" * 500})])
+    connector.create([NewRecord(f"n{i}", {"full_name": f"N {i}"}) for i in range(3)])
+    assert sorted(p.name for p in folder.iterdir()) == ["a.vcf", "n0.vcf", "n1.vcf", "n2.vcf"]
+
+
+def test_a_failed_write_leaves_the_file_and_no_temporary(
+    folder: Path, connector: VCardDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(folder, "a.vcf", card("a"))
+    connector.changes(None)
+
+    def crash(self: Path, target: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", crash)
+    [result] = connector.update([RecordUpdate("a.vcf", {"title": "x"})])
+    assert result.error is not None and "No space left" in result.error
+    assert path.read_bytes().decode() == card("a")
+    assert [p.name for p in folder.iterdir()] == ["a.vcf"]
+
+
+def test_update_preserves_the_file_mode(folder: Path, connector: VCardDir) -> None:
+    path = write(folder, "a.vcf", card("a"))
+    path.chmod(0o600)
+    connector.update([RecordUpdate("a.vcf", {"title": "x"})])
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_delete_removes_files(folder: Path, connector: VCardDir) -> None:
+    write(folder, "a.vcf", card("a"))
+    connector.changes(None)
+    results = connector.delete(["a.vcf", "missing.vcf"])
+    assert [r.error for r in results] == [None, None]
+    assert not (folder / "a.vcf").exists()
+    assert "a.vcf" not in connector.cursor()["files"]
+
+
+def test_an_unknown_cursor_means_a_full_listing(folder: Path, connector: VCardDir) -> None:
+    write(folder, "a.vcf", card("a"))
+    assert len(connector.changes({"v": 99}).records) == 1
+    assert len(connector.changes("garbage").records) == 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import sqlite3
 import time
@@ -276,7 +275,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"Cannot open {self.path}: {exc}.") from exc
         if new:
-            os.chmod(self.path, 0o600)
+            self.path.chmod(0o600)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")

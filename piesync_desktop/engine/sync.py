@@ -290,23 +290,23 @@ class SyncRun:
                 if counterpart and counterpart not in other.fetched:
                     wanted[other.side].add(counterpart)
         self._get(wanted)
-        # Duplicates whose key lost its holder (deleted, or its email changed) get another chance.
-        retry: dict[str, set[str]] = {"a": set(), "b": set()}
-        for side in SIDES:
-            view = self.views[side]
-            freed = {
-                view.index[rid].match_key
-                for rid in view.deleted | view.fetched.keys()
-                if rid in view.index and view.index[rid].state != RecordState.DUPLICATE
-            }
-            freed.discard("")
-            retry[side] = {
+        # Duplicates get another chance whenever a contact with their email changed, appeared
+        # or went away on either side: the contact that held the email may be gone.
+        touched: set[str] = set()
+        for view in self.views.values():
+            for rid in view.deleted | view.fetched.keys():
+                if rid in view.index:
+                    touched.add(view.index[rid].match_key)
+            touched.update(self.key_of(view, record) for record in view.fetched.values())
+        touched.discard("")
+        retry = {
+            side: {
                 rid
-                for rid, row in view.index.items()
-                if row.state == RecordState.DUPLICATE
-                and row.match_key in freed
-                and rid not in view.fetched
+                for rid, row in self.views[side].index.items()
+                if row.state == RecordState.DUPLICATE and row.match_key in touched
             }
+            for side in SIDES
+        }
         self._get(retry)
 
     def _get(self, wanted: dict[str, set[str]]) -> None:

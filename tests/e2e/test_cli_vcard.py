@@ -118,7 +118,7 @@ def test_first_sync_both_ways_then_nothing_to_do(cli, folders):
 
 
 def test_health_json_shape_and_reasons(cli, folders):
-    a, b = folders
+    a, _b = folders
     write_card(a, "No Mail")
     write_card(a, "Dup One", "dup@example.com", filename="1.vcf")
     write_card(a, "Dup Two", "DUP@example.com", filename="2.vcf")
@@ -217,7 +217,7 @@ def test_deletion_with_sync_deletions_tags_trash_and_trash_lists_it(cli, folders
 
 
 def test_unparseable_file_is_reported_and_never_rewritten(cli, folders):
-    a, b = folders
+    a, _b = folders
     broken = a / "broken.vcf"
     broken.write_bytes(b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Half a card\r\n")
     write_card(a, "Fine", "fine@example.com")

@@ -21,7 +21,7 @@ KILLER = textwrap.dedent("""
     from piesync_desktop.cli import main
 
     limit = int(sys.argv[1])
-    original = vcard_dir.VCardDir._write
+    original = vcard_dir.VCardDir._place
     count = 0
 
     def write_then_die(self, *args, **kwargs):
@@ -32,7 +32,7 @@ KILLER = textwrap.dedent("""
             os._exit(9)
         return result
 
-    vcard_dir.VCardDir._write = write_then_die
+    vcard_dir.VCardDir._place = write_then_die
     sys.exit(main(sys.argv[2:]))
 """)
 

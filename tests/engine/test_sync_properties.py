@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from piesync_desktop.engine.connection import Side
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.matching import normalise_email
+from piesync_desktop.engine.model import TRASH_TAG
 from piesync_desktop.engine.store import Store
 
 SIDES = st.sampled_from(["a", "b"])
@@ -93,10 +94,11 @@ class SyncMachine(RuleBasedStateMachine):
         self.synced_once = True
 
     def _emails(self, side: str) -> Counter:
+        """Emails of the contacts the person keeps (those in 'PieSync Trash' await deletion)."""
         return Counter(
             normalise_email(str(r.fields.get("emails", "")))
             for r in self.app(side).records.values()
-            if r.fields.get("emails")
+            if r.fields.get("emails") and TRASH_TAG not in r.tags
         )
 
     def _assert_pairs_agree(self) -> None:

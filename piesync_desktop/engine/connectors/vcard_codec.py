@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import quopri
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from piesync_desktop.engine.model import Address, AppSchema, FieldSpec, FieldType, Item, Value
@@ -307,10 +307,15 @@ def phone_item(params: str, value: str) -> Item | None:
 
 def address_item(params: str, value: str) -> Item | None:
     parts = [part.strip() for part in _split(value, ";")[:7]]
-    address = Address(*parts)
-    if address.is_empty():
+    if not any(parts):
         return None
-    return Item(_kind_of("ADR", params) if params else "other", address)
+    parts += [""] * (7 - len(parts))
+    address = _new_tuple(Address, parts)
+    return _new_tuple(Item, (_kind_of("ADR", params) if params else "other", address))
+
+
+# NamedTuple construction goes through a Python-level __new__; this is the same, in C.
+_new_tuple = tuple.__new__
 
 
 _ITEM_READERS: dict[str, Callable[[str, str], Item | None]] = {
@@ -389,11 +394,11 @@ def _parse(text: str, skip_photo: bool) -> ParsedCard:
             else:
                 params = head[semi + 1 :]
                 head = head[:semi]
-                if "PRINTABLE" in params.upper():
-                    while value.endswith("=") and index < count:
-                        value = value[:-1] + lines[index]
-                        index += 1
-                    value = _decode_qp(params, value)
+        if params and "QUOTED-PRINTABLE" in params.upper():
+            while value.endswith("=") and index < count:
+                value = value[:-1] + lines[index]
+                index += 1
+            value = _decode_qp(params, value)
         action = actions.get(head.upper())
         if action is None:
             dot = head.rfind(".")
@@ -420,7 +425,7 @@ def _parse(text: str, skip_photo: bool) -> ParsedCard:
                     )
                 else:
                     kind = "other"
-                multi[action].append(Item(kind, value))
+                multi[action].append(_new_tuple(Item, (kind, value)))
         elif action <= _NOTE:
             key = _TEXT_KEYS[action]
             if key not in fields:
@@ -747,21 +752,17 @@ class _Updater:
             for i, b in enumerate(self.blocks)
             if b.name == "END" and b.value.strip().upper() == "VCARD"
         )
-        self.inserts: dict[int, list[str]] = {}  # new lines to put before block i
+        self.inserts: dict[int, list[str | _Block]] = {}  # what to put before block i
 
     def _card_blocks(self, name: str) -> list[int]:
         return [i for i, b in enumerate(self.blocks[: self.end]) if b.name == name]
 
-    def _place(self, old: list[int], lines: list[str]) -> None:
+    def _place(self, old: list[int], lines: Sequence[str | _Block]) -> None:
+        """Drop the ``old`` blocks and put ``lines`` (new or kept blocks) where the first was."""
         for i in old:
             self.blocks[i].removed = True
         position = old[0] if old else self.end
         self.inserts.setdefault(position, []).extend(lines)
-
-    def _place_raw(self, old: list[int], raws: list[str | _Block]) -> None:
-        self._place(old, [])
-        position = old[0] if old else self.end
-        self.inserts.setdefault(position, []).extend(raws)  # type: ignore[arg-type]
 
     def simple(self, prop: str, line: str | None) -> None:
         old = self._card_blocks(prop)
@@ -805,7 +806,7 @@ class _Updater:
             else:
                 del available[match]
                 out.append(self.blocks[match])
-        self._place_raw(old, out)
+        self._place(old, out)
         self._drop_orphan_companions({self.blocks[i].group for i in old})
 
     def _drop_orphan_companions(self, groups: set[str]) -> None:

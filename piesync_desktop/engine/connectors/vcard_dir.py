@@ -9,6 +9,8 @@ target atomically, and a file we cannot read is never written.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import gc
 import os
@@ -17,6 +19,7 @@ import secrets
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any, ClassVar
@@ -46,6 +49,7 @@ from piesync_desktop.engine.model import (
 CURSOR_VERSION = 1
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 _TEMP_MARK = ".tmp-"
+_O_BINARY = getattr(os, "O_BINARY", 0)
 _SEPARATORS = re.compile("[" + re.escape(os.sep + (os.altsep or "") + "\0") + "]")
 _STALE_TEMP_SECONDS = 3600
 
@@ -130,14 +134,16 @@ class VCardDir:
         return [self._read(name) for name in ids]
 
     def create(self, records: Sequence[NewRecord]) -> list[WriteResult]:
-        results = [self._create_one(record) for record in records]
-        self._sync_folder()
-        return results
+        batch = _Batch()
+        for new in records:
+            self._prepare_create(new, batch)
+        return self._commit(batch)
 
     def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]:
-        results = [self._update_one(update) for update in updates]
-        self._sync_folder()
-        return results
+        batch = _Batch()
+        for update in updates:
+            self._prepare_update(update, batch)
+        return self._commit(batch)
 
     def delete(self, ids: Sequence[str]) -> list[WriteResult]:
         results = []
@@ -203,9 +209,19 @@ class VCardDir:
         return _record(name, card, stat)
 
     def _read_bytes(self, name: str) -> tuple[bytes, tuple[int, int]]:
-        with open(os.path.join(self._dir, name), "rb") as handle:  # noqa: PTH118, PTH123
-            stat = os.fstat(handle.fileno())
-            return handle.read(), (stat.st_mtime_ns, stat.st_size)
+        # os.open/os.read: a buffered file object costs more than reading a small card.
+        fd = os.open(os.path.join(self._dir, name), os.O_RDONLY | _O_BINARY)  # noqa: PTH118
+        try:
+            stat = os.fstat(fd)
+            data = os.read(fd, stat.st_size + 1)
+            if len(data) != stat.st_size:  # a short read, or it grew meanwhile: read to the end
+                chunks = [data]
+                while chunk := os.read(fd, 1 << 16):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+        finally:
+            os.close(fd)
+        return data, (stat.st_mtime_ns, stat.st_size)
 
     def _entry(self, name: str, outcome: Record | ReadFailure, stat: tuple[int, int]) -> Entry:
         stat = self._seen.get(name, stat)
@@ -215,82 +231,126 @@ class VCardDir:
 
     # ------------------------------------------------------------------ writing
 
-    def _create_one(self, new: NewRecord) -> WriteResult:
+    def _prepare_create(self, new: NewRecord, batch: _Batch) -> None:
         text = new_card(new.create_key, new.fields, new.tags)
-        data = text.encode()
         base = _safe_stem(new.create_key)
         for attempt in range(100):
             name = f"{base}.vcf" if attempt == 0 else f"{base}-{attempt + 1}.vcf"
+            if name in batch.names:
+                continue
             if os.path.lexists(self.path / name):
                 existing = self._read(name)
                 if isinstance(existing, Record) and existing.create_key == new.create_key:
                     # A run that crashed after writing it: that file is the contact.
                     self._remember(name, existing)
-                    return WriteResult(key=new.create_key, id=name, record=existing)
+                    batch.done(WriteResult(key=new.create_key, id=name, record=existing))
+                    return
                 continue  # someone else's file, readable or not: never touch it
-            try:
-                stat = self._write(name, data, exclusive=True)
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                return WriteResult(key=new.create_key, error=f"Cannot write {name}: {exc}")
-            record = _record(name, parse_card(text), stat)
-            self._remember(name, record)
-            return WriteResult(key=new.create_key, id=name, record=record)
-        return WriteResult(key=new.create_key, error=f"No free file name for {base}.vcf")
+            self._stage(batch, _Pending(new.create_key, name, text, parse_card(text), None))
+            return
+        batch.done(WriteResult(key=new.create_key, error=f"No free file name for {base}.vcf"))
 
-    def _update_one(self, update: RecordUpdate) -> WriteResult:
+    def _prepare_update(self, update: RecordUpdate, batch: _Batch) -> None:
         name = update.id
         try:
             data, stat = self._read_bytes(_checked_name(name))
         except FileNotFoundError:
-            return WriteResult(key=name, id=name, error="file was removed")
+            batch.done(WriteResult(key=name, id=name, error="file was removed"))
+            return
         except (OSError, ValueError) as exc:
-            return WriteResult(key=name, id=name, error=f"Cannot read {name}: {_os_reason(exc)}")
+            batch.done(
+                WriteResult(key=name, id=name, error=f"Cannot read {name}: {_os_reason(exc)}")
+            )
+            return
         expected = _parse_version(update.version) or self._seen.get(name)
         if expected is not None and expected != stat:
-            return _conflict(name)
+            batch.done(_conflict(name))
+            return
         try:
             text = _decode(data)
             new_text = update_card(text, update.fields, update.add_tags, update.remove_tags)
             card = parse_card(new_text)
         except VCardError as exc:
-            return WriteResult(key=name, id=name, error=f"Cannot read {name}: {exc.reason}")
-        if new_text != text:
-            if self._stat(name) != stat:
-                return WriteResult(
-                    key=name, id=name, conflict=True, error="changed since it was read"
-                )
-            try:
-                stat = self._write(name, new_text.encode(), exclusive=False)
-            except OSError as exc:
-                return WriteResult(key=name, id=name, error=f"Cannot write {name}: {exc}")
-        record = _record(name, card, stat)
-        self._remember(name, record)
-        return WriteResult(key=name, id=name, record=record)
+            batch.done(WriteResult(key=name, id=name, error=f"Cannot read {name}: {exc.reason}"))
+            return
+        except ValueError as exc:  # a field this folder does not have
+            batch.done(WriteResult(key=name, id=name, error=str(exc)))
+            return
+        if new_text == text:
+            record = _record(name, card, stat)
+            self._remember(name, record)
+            batch.done(WriteResult(key=name, id=name, record=record))
+            return
+        self._stage(batch, _Pending(name, name, new_text, card, stat))
 
-    def _write(self, name: str, data: bytes, exclusive: bool) -> tuple[int, int]:
-        """Write ``data`` to ``name`` atomically; with ``exclusive``, never replace a file."""
-        target = self.path / name
-        temp = self.path / f".{name}{_TEMP_MARK}{secrets.token_hex(4)}"
-        mode = 0o666
-        if not exclusive:
-            mode = target.stat().st_mode & 0o777
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
+    def _stage(self, batch: _Batch, pending: _Pending) -> None:
+        """Write the new content to a hidden temporary file, not yet durable nor in place."""
+        target = self.path / pending.name
+        pending.temp = self.path / f".{pending.name}{_TEMP_MARK}{secrets.token_hex(4)}"
         try:
+            mode = 0o666 if pending.expected is None else target.stat().st_mode & 0o777
+            fd = os.open(pending.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, mode)
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if exclusive:
-                _link_exclusive(temp, target)
-            else:
-                temp.replace(target)
-        finally:
-            if temp.exists():
-                temp.unlink()
-        stat = target.stat()
-        return stat.st_mtime_ns, stat.st_size
+                handle.write(pending.text.encode())
+        except OSError as exc:
+            pending.temp.unlink(missing_ok=True)
+            batch.done(
+                WriteResult(
+                    key=pending.key,
+                    id=pending.expected and pending.name,
+                    error=f"Cannot write {pending.name}: {exc.strerror or exc}",
+                )
+            )
+            return
+        batch.names.add(pending.name)
+        batch.pending.append(pending)
+
+    def _commit(self, batch: _Batch) -> list[WriteResult]:
+        """Make every staged file durable at once, then move each into place.
+
+        One flush of the file system per batch instead of one fsync per file: each rename still
+        happens only after its content is on disk, so a crash leaves the old file or the new one.
+        """
+        if batch.pending:
+            _flush_file_system(self.path)
+        for pending in batch.pending:
+            if pending.expected is not None and self._stat(pending.name) != pending.expected:
+                pending.temp.unlink(missing_ok=True)
+                batch.done(_conflict(pending.name))
+                continue
+            try:
+                stat = self._place(pending)
+            except FileExistsError:
+                batch.done(
+                    WriteResult(
+                        key=pending.key, error=f"{pending.name} appeared meanwhile; retried later"
+                    )
+                )
+                continue
+            except OSError as exc:
+                batch.done(
+                    WriteResult(
+                        key=pending.key, error=f"Cannot write {pending.name}: {exc.strerror or exc}"
+                    )
+                )
+                continue
+            finally:
+                pending.temp.unlink(missing_ok=True)
+            record = _record(pending.name, pending.card, (stat.st_mtime_ns, stat.st_size))
+            self._remember(pending.name, record)
+            batch.done(WriteResult(key=pending.key, id=pending.name, record=record))
+        if batch.pending:
+            self._sync_folder()
+        return batch.results
+
+    def _place(self, pending: _Pending) -> os.stat_result:
+        """Move a durable staged file into place: the moment the write happens for others."""
+        target = self.path / pending.name
+        if pending.expected is None:
+            _link_exclusive(pending.temp, target)
+        else:
+            pending.temp.replace(target)
+        return target.stat()
 
     def _remember(self, name: str, record: Record) -> None:
         stat = _parse_version(record.version)
@@ -335,6 +395,57 @@ class VCardDir:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One file of a batch, staged in a temporary file until the batch is made durable."""
+
+    key: str  # the create key, or the file name of an update
+    name: str
+    text: str
+    card: ParsedCard
+    expected: tuple[int, int] | None  # an update: the (mtime, size) the file had when read
+    temp: Path = Path()
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The results and staged files of one create or update call."""
+
+    results: list[WriteResult] = field(default_factory=list)
+    pending: list[_Pending] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
+
+    def done(self, result: WriteResult) -> None:
+        self.results.append(result)
+
+
+def _flush_file_system(folder: Path) -> None:
+    """Flush the file system holding ``folder`` (syncfs on Linux, a full sync elsewhere)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        os.sync()
+        return
+    try:
+        if _LIBC is not None and _LIBC.syncfs(fd) == 0:
+            return
+        os.sync()
+    finally:
+        os.close(fd)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name, use_errno=True) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "syncfs") else None
+
+
+_LIBC = _load_libc()
 
 
 def _cursor_files(cursor: Cursor | None) -> dict[str, Entry]:

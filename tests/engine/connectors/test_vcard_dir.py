@@ -333,3 +333,12 @@ def test_an_unknown_cursor_means_a_full_listing(folder: Path, connector: VCardDi
     write(folder, "a.vcf", card("a"))
     assert len(connector.changes({"v": 99}).records) == 1
     assert len(connector.changes("garbage").records) == 1
+
+
+def test_update_with_a_field_the_folder_lacks_is_an_error(
+    folder: Path, connector: VCardDir
+) -> None:
+    write(folder, "a.vcf", card("a"))
+    [result] = connector.update([RecordUpdate("a.vcf", {"hubspot_score": "3"})])
+    assert result.error == "not vCard fields: hubspot_score"
+    assert (folder / "a.vcf").read_bytes().decode() == card("a")

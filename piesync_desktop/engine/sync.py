@@ -347,6 +347,15 @@ class SyncRun:
                     and row.state in (RecordState.IN_SYNC, RecordState.PENDING, RecordState.FAILING)
                 ):
                     view.owners.setdefault(row.match_key, rid)
+            for rid, row in view.index.items():  # survivors of a deletion on the other side
+                link = self.links.get(row.link_id) if row.link_id is not None else None
+                if (
+                    row.match_key
+                    and link is not None
+                    and link.deleted_side
+                    and rid not in (view.fetched.keys() | view.deleted)
+                ):
+                    view.owners.setdefault(row.match_key, rid)
             ordered = sorted(
                 view.fetched.values(), key=lambda r: (r.id not in view.links_by_rid, r.id)
             )
@@ -453,25 +462,60 @@ class SyncRun:
             match = other.owners.get(key)
             if match is not None and match not in claimed[other.side]:
                 match_link = other.links_by_rid.get(match)
-                if match_link is None and match in other.fetched:
+                if match not in other.fetched:
+                    self._get({side: set(), other.side: {match}})
+                if match in other.fetched and (
+                    match_link is None or match_link.deleted_side == side
+                ):
                     claimed[other.side].add(match)
-                    link = self.new_link(**{f"{side}_id": record.id, f"{other.side}_id": match})
-                    return self._plan_linked(link)
-                if match_link is not None or match in other.index:
-                    self.set_state(
-                        side,
-                        record,
-                        RecordState.DUPLICATE,
-                        f"'{other.name_of(match)}' in {other.app_name} has the same "
-                        "email and is already paired with another contact.",
-                    )
-                    return None
+                    if match_link is None:
+                        link = self.new_link(**{f"{side}_id": record.id, f"{other.side}_id": match})
+                        return self._plan_linked(link)
+                    return self._relink(match_link, side, record)
+                self.set_state(
+                    side,
+                    record,
+                    RecordState.DUPLICATE,
+                    f"'{other.name_of(match)}' in {other.app_name} has the same "
+                    "email and is already paired with another contact.",
+                )
+                return None
         if not self.direction.writes(Side(other.side)):
             self.set_state(
                 side, record, RecordState.PENDING, "Only in the target of a one-way connection."
             )
             return None
         return self._plan_create(view, other, record, rules)
+
+    def _relink(self, link: Link, side: str, record: Record) -> PairPlan | None:
+        """A new contact meets, by email, the survivor of a contact deleted on its side.
+
+        The person deleted it here and now added it again: the two pair up once more (as a
+        first meeting), and the survivor leaves 'PieSync Trash' if we had put it there.
+        """
+        view = self.views[side]
+        survivor_side = Side(side).other.value
+        survivor = link.id_on(survivor_side) or ""
+        old = link.id_on(side)
+        if old is not None:
+            view.links_by_rid.pop(old, None)
+        link.set_id(side, record.id)
+        view.links_by_rid[record.id] = link
+        untrash = link.trash_tagged
+        link.deleted_side = link.deleted_at = None
+        link.trash_tagged = False
+        link.base = {}
+        self.touch(link)
+        self.handled.discard((survivor_side, survivor))
+        plan = self._plan_linked(link)
+        record_there = self.views[survivor_side].fetched[survivor]
+        if untrash and TRASH_TAG in record_there.tags:
+            plan = plan or PairPlan(
+                link=link, new_base=None, records={side: record, survivor_side: record_there}
+            )
+            fields, add, remove = plan.updates.get(survivor_side, ({}, frozenset(), frozenset()))
+            plan.updates[survivor_side] = (fields, add, remove | {TRASH_TAG})
+        return plan
 
     def _plan_create(
         self, view: SideView, other: SideView, record: Record, rules: list[Rule]

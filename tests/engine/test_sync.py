@@ -390,3 +390,33 @@ def test_waiting_for_a_connection_sharing_an_account(store, locks):
     assert done.is_set()
     assert waits == ["other connection"]
     assert len(pair.b.records) == 1
+
+
+def test_contact_added_again_where_it_was_deleted_pairs_with_the_survivor(store, locks):
+    pair = make_pair(store, locks, sync_deletions=True)
+    pair.a.add(full_name="Bob", emails="bob@example.com", title="Dev")
+    pair.a.add(full_name="Keep", emails="keep@example.com")
+    pair.sync()
+    old_b = by_email(pair.b, "bob@")
+    del pair.b.records[old_b.id]
+    pair.sync()
+    assert TRASH_TAG in by_email(pair.a, "bob@").tags
+    pair.b.add(full_name="Bob", emails="bob@example.com", company="New Co")
+    pair.sync()
+    bob_a = by_email(pair.a, "bob@")  # still one Bob in A, paired again and out of the trash
+    assert TRASH_TAG not in bob_a.tags
+    assert bob_a.fields["company"] == "New Co"
+    assert by_email(pair.b, "bob@").fields["title"] == "Dev"
+
+
+def test_one_way_target_contact_pairs_when_the_source_gains_its_email(store, locks):
+    pair = make_pair(store, locks, direction=Direction.A_TO_B)
+    pair.b.add(full_name="Target", emails="t@example.com", title="In B")
+    pair.a.add(full_name="Other", emails="o@example.com")
+    pair.sync()
+    pair.sync()
+    pair.a.add(full_name="Target", emails="t@example.com", company="From A")
+    pair.sync()
+    target = by_email(pair.b, "t@")
+    assert target.fields["company"] == "From A" and target.fields["title"] == "In B"
+    assert len(pair.b.records) == 2

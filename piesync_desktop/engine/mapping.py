@@ -32,7 +32,6 @@ from piesync_desktop.engine.model import (
     Record,
     Value,
     from_json,
-    to_json,
 )
 
 NAME_PARTS = "name_parts"  # the pseudo-field of a NAME mapping on the side with given/family names
@@ -141,6 +140,16 @@ def default_mappings(
 
 
 @dataclass(frozen=True, slots=True)
+class _Row:
+    """One mapping as one side sees it."""
+
+    spec: MappingSpec
+    name: str  # the field on this side
+    single: bool  # the slot holds one value
+    target: FieldSpec | None
+
+
+@dataclass(frozen=True, slots=True)
 class Slot:
     """One value in the common space the planner merges."""
 
@@ -173,6 +182,19 @@ class Projector:
             else:
                 self.slots.append(Slot(spec.key, is_set=spec.kind is MappingKind.TAGS))
         self.set_slots = {slot.key for slot in self.slots if slot.is_set}
+        # Per side, what project() and writes() need of each mapping, worked out once.
+        self._rows = {
+            side: [
+                _Row(
+                    spec,
+                    self.field_of(spec, side),
+                    self._single_space(spec),
+                    schemas[side].fields.get(self.field_of(spec, side)),
+                )
+                for spec in self.specs
+            ]
+            for side in ("a", "b")
+        }
 
     def field_of(self, spec: MappingSpec, side: str) -> str:
         return spec.a_field if side == "a" else spec.b_field
@@ -185,19 +207,20 @@ class Projector:
 
     def project(self, side: str, record: Record) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for spec in self.specs:
-            name = self.field_of(spec, side)
-            if spec.kind is MappingKind.TAGS:
-                values[spec.key] = tuple(sorted(set(record.tags) - self.managed[side]))
-            elif spec.kind is MappingKind.NAME:
-                given, family = self._name_of(record, name)
-                values[f"{spec.key}#given"] = given
-                values[f"{spec.key}#family"] = family
+        fields = record.fields
+        for row in self._rows[side]:
+            kind = row.spec.kind
+            if kind is MappingKind.FIELD:
+                value = clean(fields.get(row.name, ""))
+                if row.single and value.__class__ is not str:
+                    value = record.first(row.name).strip()
+                values[row.spec.key] = value
+            elif kind is MappingKind.TAGS:
+                values[row.spec.key] = tuple(sorted(record.tags - self.managed[side]))
             else:
-                value = clean(record.get(name))
-                if self._single_space(spec) and not isinstance(value, str):
-                    value = record.first(name).strip()
-                values[spec.key] = value
+                given, family = self._name_of(record, row.name)
+                values[f"{row.spec.key}#given"] = given
+                values[f"{row.spec.key}#family"] = family
         return values
 
     def writes(
@@ -215,8 +238,8 @@ class Projector:
         add: set[str] = set()
         remove: set[str] = set()
         schema = self.schemas[side]
-        for spec in self.specs:
-            name = self.field_of(spec, side)
+        for row in self._rows[side]:
+            spec, name = row.spec, row.name
             if spec.kind is MappingKind.TAGS:
                 new, old = set(merged[spec.key]), set(current.get(spec.key, ()))
                 add |= new - old
@@ -232,7 +255,7 @@ class Projector:
             value = merged[spec.key]
             if value == current.get(spec.key):
                 continue
-            target = schema.fields.get(name)
+            target = row.target
             if target is None or target.read_only:
                 continue
             if target.multi and isinstance(value, str):
@@ -285,10 +308,8 @@ class Projector:
         return out
 
     def encode(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            key: (list(value) if key in self.set_slots else to_json(value))
-            for key, value in values.items()
-        }
+        """Slot values as the store keeps them: JSON writes tuples and NamedTuples as lists."""
+        return dict(values)
 
     def decode(self, data: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -299,8 +320,14 @@ class Projector:
 
 def clean(value: Value) -> Value:
     """The comparable form of a value: trimmed text, no empty items."""
-    if isinstance(value, str):
-        return value.strip()
+    if value.__class__ is str:
+        return value.strip()  # type: ignore[union-attr]
+    for item in value:  # connectors mostly deliver clean items: then there is nothing to build
+        text = item.value
+        if text.__class__ is not str or not text or text[0].isspace() or text[-1].isspace():
+            break
+    else:
+        return value
     items: list[Item] = []
     for item in value:
         if isinstance(item.value, Address):

@@ -173,17 +173,8 @@ def is_empty(value: Value | None) -> bool:
     )
 
 
-def to_json(value: Value) -> Any:
-    """The JSON form of a value (lists for tuples), kept in the store as a field's base."""
-    if isinstance(value, str):
-        return value
-    return [
-        [item.kind, list(item.value) if isinstance(item.value, Address) else item.value]
-        for item in value
-    ]
-
-
 def from_json(data: Any) -> Value:
+    """A value back from its JSON form (``json`` writes tuples and NamedTuples as lists)."""
     if data is None:
         return ""
     if isinstance(data, str):

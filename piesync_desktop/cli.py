@@ -51,11 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="profile folder (default: PIESYNC_HOME or the user data folder)",
     )
-    parser.add_argument(
-        "--demo",
-        action="store_true",
-        help="open the window on a throwaway profile with sample address books",
-    )
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     connect = commands.add_parser("connect", help="create a connection between two apps")

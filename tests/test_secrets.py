@@ -1,4 +1,4 @@
-"""The keyring door: secrets round-trip, and a missing keyring is said clearly, never worked around."""
+"""The keyring door: secrets round-trip; a missing keyring is said clearly, never worked around."""
 
 from __future__ import annotations
 

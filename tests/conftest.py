@@ -59,3 +59,13 @@ def store(profile: Path) -> Store:
 @pytest.fixture
 def locks(profile: Path) -> AccountLocks:
     return AccountLocks(profile / "locks")
+
+
+@pytest.fixture(params=["whole", "partial"])
+def both_load_modes(request, monkeypatch):
+    """Run a test with the store loaded whole and with only what the changes touch."""
+    from piesync_desktop.engine import sync
+
+    share = 0.0 if request.param == "whole" else float("inf")
+    monkeypatch.setattr(sync, "FULL_LOAD_SHARE", share)
+    return request.param

@@ -191,6 +191,7 @@ class ReadFailure:
     id: str
     reason: str
     name: str = ""
+    gone: bool = False  # it no longer exists (deleted since it was listed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +206,8 @@ class RecordNote:
 class Changes:
     """What changed on one side since the cursor a connector was given.
 
-    ``complete`` is True when ``records`` plus the unchanged ids cover the whole side (a full
-    listing), so an id the engine knew that is neither listed nor unchanged was deleted.
+    Deleted records are named in ``deleted``; when the engine passed no cursor, the listing is
+    complete and an id it knew that is not listed was deleted too.
     """
 
     records: list[Record] = field(default_factory=list)

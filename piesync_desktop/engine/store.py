@@ -103,6 +103,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (connection_id, side, rid)
     );
     CREATE INDEX records_state ON records(connection_id, state);
+    CREATE INDEX records_key ON records(connection_id, side, match_key);
     CREATE VIRTUAL TABLE records_fts USING fts5(
         name, email, rid, content='records', content_rowid='rowid'
     );
@@ -485,13 +486,48 @@ class Store:
 
     # -- record index -----------------------------------------------------------------------
 
-    def index(self, connection_id: int, side: str) -> dict[str, IndexRow]:
-        rows = self.db.execute(
-            """SELECT rid, state, reason, name, email, match_key, link_id, note FROM records
-               WHERE connection_id = ? AND side = ?""",
-            (connection_id, side),
-        )
-        return {row[0]: IndexRow(*row) for row in rows}
+    def index(
+        self, connection_id: int, side: str, rids: Iterable[str] | None = None
+    ) -> dict[str, IndexRow]:
+        """A side's index rows: all of them, or those of ``rids``."""
+        sql = """SELECT rid, state, reason, name, email, match_key, link_id, note FROM records
+                 WHERE connection_id = ? AND side = ?"""
+        if rids is None:
+            return {row[0]: IndexRow(*row) for row in self.db.execute(sql, (connection_id, side))}
+        return {
+            row[0]: IndexRow(*row)
+            for row in self._chunked(sql + " AND rid IN ({})", (connection_id, side), rids)
+        }
+
+    def index_by_keys(
+        self, connection_id: int, side: str, keys: Iterable[str]
+    ) -> dict[str, IndexRow]:
+        """The index rows of a side whose match key (normalised email) is one of ``keys``."""
+        sql = """SELECT rid, state, reason, name, email, match_key, link_id, note FROM records
+                 WHERE connection_id = ? AND side = ? AND match_key IN ({})"""
+        return {row[0]: IndexRow(*row) for row in self._chunked(sql, (connection_id, side), keys)}
+
+    def rids_in_state(self, connection_id: int, side: str, state: str) -> list[str]:
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT rid FROM records WHERE connection_id = ? AND side = ? AND state = ?",
+                (connection_id, side, state),
+            )
+        ]
+
+    def index_count(self, connection_id: int, side: str) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM records WHERE connection_id = ? AND side = ? AND state != ?",
+            (connection_id, side, RecordState.DELETED),
+        ).fetchone()[0]
+
+    def _chunked(self, sql: str, params: tuple, values: Iterable[Any]) -> Iterator[tuple]:
+        """Rows of ``sql`` whose ``IN ({})`` takes ``values``, a few hundred at a time."""
+        items = list(dict.fromkeys(values))
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            yield from self.db.execute(sql.format(",".join("?" * len(chunk))), (*params, *chunk))
 
     def save_index(self, connection_id: int, side: str, rows: Iterable[IndexRow]) -> None:
         now = time.time()
@@ -528,16 +564,42 @@ class Store:
 
     # -- links ----------------------------------------------------------------------------------
 
-    def links(self, connection_id: int) -> dict[int, Link]:
-        rows = self.db.execute(
-            """SELECT id, a_id, b_id, base, deleted_side, deleted_at, trash_tagged, rule_keys
-               FROM links WHERE connection_id = ?""",
-            (connection_id,),
-        )
+    def links(
+        self,
+        connection_id: int,
+        a_ids: Iterable[str] | None = None,
+        b_ids: Iterable[str] | None = None,
+    ) -> dict[int, Link]:
+        """All links of a connection, or those touching the given record ids."""
+        sql = """SELECT id, a_id, b_id, base, deleted_side, deleted_at, trash_tagged, rule_keys
+                 FROM links WHERE connection_id = ?"""
+        if a_ids is None and b_ids is None:
+            rows: Iterable[tuple] = self.db.execute(sql, (connection_id,))
+        else:
+            rows = [
+                *self._chunked(sql + " AND a_id IN ({})", (connection_id,), a_ids or ()),
+                *self._chunked(sql + " AND b_id IN ({})", (connection_id,), b_ids or ()),
+            ]
         return {
             row[0]: Link(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
             for row in rows
         }
+
+    def untagged_trash_links(self, connection_id: int) -> list[tuple[str, str]]:
+        """(deleted side, survivor id) of deletions whose survivor is not tagged yet."""
+        rows = self.db.execute(
+            """SELECT deleted_side, CASE deleted_side WHEN 'a' THEN b_id ELSE a_id END
+               FROM links WHERE connection_id = ? AND deleted_side IS NOT NULL
+               AND trash_tagged = 0""",
+            (connection_id,),
+        )
+        return [(side, rid) for side, rid in rows if rid is not None]
+
+    def max_link_id(self, connection_id: int) -> int:
+        row = self.db.execute(
+            "SELECT MAX(id) FROM links WHERE connection_id = ?", (connection_id,)
+        ).fetchone()
+        return row[0] or 0
 
     def save_links(self, connection_id: int, links: Iterable[Link]) -> None:
         now = time.time()

@@ -38,6 +38,7 @@ from piesync_desktop.engine.store import Activity, IndexRow, Link, RecordState, 
 SIDES = ("a", "b")
 BRAKE_MIN_KNOWN = 10  # below this many contacts, losing most of them is not called suspicious
 BRAKE_SHARE = 0.5
+FULL_LOAD_SHARE = 0.2  # load the whole index when more than this share of it is involved
 
 Progress = Callable[[str, int, int], None]
 
@@ -69,6 +70,7 @@ class SideView:
     email_field: str | None = None
     links_by_rid: dict[str, Link] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)  # match key -> record that holds it
+    known: int = 0  # records the store knew of on this side before the run
 
     def name_of(self, rid: str) -> str:
         record = self.fetched.get(rid)
@@ -225,16 +227,65 @@ class SyncRun:
         return cursors
 
     def _load_state(self) -> None:
-        self.links = self.store.links(self.cid)
-        self.next_link_id = max(self.links, default=0) + 1
+        """Load what this run needs of the store: all of it only when much has changed.
+
+        A run with few changes reads the index rows and links of the changed records, of their
+        counterparts and of the records sharing their emails, so an unchanged address book of
+        100,000 contacts costs neither the time nor the memory of loading it whole.
+        """
         self.journal = self.store.journal(self.cid)
+        self.next_link_id = self.store.max_link_id(self.cid) + 1
+        untagged = self.store.untagged_trash_links(self.cid) if self.settings.sync_deletions else []
+        interest: dict[str, set[str]] = {}
         for side in SIDES:
             view = self.views[side]
-            view.index = self.store.index(self.cid, side)
+            view.known = self.store.index_count(self.cid, side)
+            interest[side] = (
+                view.fetched.keys()
+                | view.deleted
+                | view.unreadable.keys()
+                | set(self.store.rids_in_state(self.cid, side, RecordState.FAILING))
+            )
+        for (target, _key), source in self.journal.items():
+            interest[Side(target).other.value].add(source)
+        for deleted_side, survivor in untagged:
+            interest[Side(deleted_side).other.value].add(survivor)
+        wanted = sum(len(rids) for rids in interest.values())
+        known = sum(view.known for view in self.views.values())
+        if None in self.cursors.values() or wanted > FULL_LOAD_SHARE * known:
+            self.links = self.store.links(self.cid)
+            for side in SIDES:
+                self.views[side].index = self.store.index(self.cid, side)
+        else:
+            self.links = self.store.links(self.cid, interest["a"], interest["b"])
             for link in self.links.values():
+                for side in SIDES:
+                    rid = link.id_on(side)
+                    if rid is not None:
+                        interest[side].add(rid)
+            keys: set[str] = set()
+            for side in SIDES:
+                view = self.views[side]
+                view.index = self.store.index(self.cid, side, interest[side])
+                keys.update(row.match_key for row in view.index.values())
+                keys.update(self.key_of(view, record) for record in view.fetched.values())
+            keys.discard("")
+            same_email = {side: self.store.index_by_keys(self.cid, side, keys) for side in SIDES}
+            self.links.update(
+                self.store.links(
+                    self.cid,
+                    same_email["a"].keys() - interest["a"],
+                    same_email["b"].keys() - interest["b"],
+                )
+            )
+            for side in SIDES:
+                for rid, row in same_email[side].items():
+                    self.views[side].index.setdefault(rid, row)
+        for link in self.links.values():
+            for side in SIDES:
                 rid = link.id_on(side)
                 if rid is not None:
-                    view.links_by_rid[rid] = link
+                    self.views[side].links_by_rid[rid] = link
 
     def _find_deletions(self, cursors: dict[str, Any]) -> None:
         for side in SIDES:
@@ -254,8 +305,7 @@ class SyncRun:
             return
         for side in SIDES:
             view = self.views[side]
-            known = sum(1 for row in view.index.values() if row.state != RecordState.DELETED)
-            lost = len(view.deleted)
+            known, lost = view.known, len(view.deleted)
             if known and view.total == 0:
                 raise SafetyBrake(
                     f"{view.app_name} listed no contacts, where it had {known}. Nothing was "
@@ -318,7 +368,7 @@ class SyncRun:
                     if isinstance(item, Record):
                         view.fetched[item.id] = item
                     elif item.id in view.index or item.id in view.links_by_rid:
-                        if "removed" in item.reason or "not found" in item.reason:
+                        if item.gone:
                             view.deleted.add(item.id)
                         else:
                             view.unreadable[item.id] = item

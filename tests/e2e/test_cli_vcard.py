@@ -19,6 +19,8 @@ CARD = (
     "{email}{extra}END:VCARD\r\n"
 )
 
+pytestmark = pytest.mark.usefixtures("both_load_modes")
+
 
 def write_card(
     folder: Path,

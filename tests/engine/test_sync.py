@@ -28,6 +28,8 @@ BOOK_SCHEMA = AppSchema.of(
     FieldSpec("title", "Job title"),
 )
 
+pytestmark = pytest.mark.usefixtures("both_load_modes")
+
 
 def by_email(app, email):
     found = [

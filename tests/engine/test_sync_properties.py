@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from piesync_desktop.engine import sync as sync_module
 from piesync_desktop.engine.connection import Side
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.matching import normalise_email
@@ -128,3 +129,20 @@ SyncMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestSyncProperties = SyncMachine.TestCase
+
+
+class PartialLoadMachine(SyncMachine):
+    """The same, with the run loading only the store rows its changes touch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._share = sync_module.FULL_LOAD_SHARE
+        sync_module.FULL_LOAD_SHARE = float("inf")
+
+    def teardown(self) -> None:
+        sync_module.FULL_LOAD_SHARE = self._share
+        super().teardown()
+
+
+PartialLoadMachine.TestCase.settings = SyncMachine.TestCase.settings
+TestSyncPropertiesPartialLoad = PartialLoadMachine.TestCase

@@ -128,7 +128,7 @@ class MemoryConnector:
         out: list[Record | ReadFailure] = []
         for rid in ids:
             record = self.data.records.get(rid)
-            out.append(record if record else ReadFailure(rid, f"{rid} was removed"))
+            out.append(record if record else ReadFailure(rid, f"{rid} was removed", gone=True))
             if record:
                 self._seen[rid] = record.version or ""
         return out

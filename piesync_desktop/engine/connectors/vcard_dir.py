@@ -198,7 +198,7 @@ class VCardDir:
         try:
             data, stat = self._read_bytes(_checked_name(name))
         except FileNotFoundError:
-            return ReadFailure(name, f"Cannot read {name}: the file was removed", name)
+            return ReadFailure(name, f"Cannot read {name}: the file was removed", name, gone=True)
         except (OSError, ValueError) as exc:
             return ReadFailure(name, f"Cannot read {name}: {_os_reason(exc)}", name)
         self._seen[name] = stat

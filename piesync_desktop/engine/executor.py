@@ -140,6 +140,7 @@ class Executor:
             by_key = {result.key: result for result in results}
             for plan in chunk:
                 self._created(plan, target, by_key.get(plan.create_key))
+                plan.create_fields, plan.new_base, plan.source = {}, None, None  # done: free it
             self.run.clear_journal(target, [p.create_key for p in chunk])
             self.run.flush()
 

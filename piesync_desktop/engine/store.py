@@ -602,7 +602,11 @@ class Store:
         return row[0] or 0
 
     def save_links(self, connection_id: int, links: Iterable[Link]) -> None:
+        """Save links; their bases and rule keys stay as the JSON saved (decoded again on use)."""
         now = time.time()
+        links = list(links)
+        for ln in links:
+            ln.base, ln.rule_keys = _json(ln.base), _json(ln.rule_keys)
         self.db.executemany(
             """INSERT INTO links (connection_id, id, a_id, b_id, base, deleted_side, deleted_at,
                trash_tagged, rule_keys, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -616,11 +620,11 @@ class Store:
                     ln.id,
                     ln.a_id,
                     ln.b_id,
-                    _json(ln.base),
+                    ln.base,
                     ln.deleted_side,
                     ln.deleted_at,
                     ln.trash_tagged,
-                    _json(ln.rule_keys),
+                    ln.rule_keys,
                     now,
                 )
                 for ln in links

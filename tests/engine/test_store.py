@@ -339,9 +339,10 @@ def test_links_round_trip(store: Store) -> None:
         ),
         Link(2, "a2", None, {}, deleted_side="b", deleted_at=1700000000.5, trash_tagged=True),
     ]
+    base = dict(links[0].base)
     store.save_links(cid, links)
     loaded = store.links(cid)
-    assert loaded[1].decoded_base() == links[0].base
+    assert loaded[1].decoded_base() == base
     assert loaded[1].decoded_rule_keys() == ["a:abc123", "b:def456"]
     assert (loaded[2].a_id, loaded[2].b_id, loaded[2].deleted_side) == ("a2", None, "b")
     assert loaded[2].deleted_at == 1700000000.5 and loaded[2].trash_tagged

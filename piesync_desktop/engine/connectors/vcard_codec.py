@@ -578,7 +578,8 @@ def _format_date(value: str, version: str) -> str:
     return value
 
 
-def _fn_for(fields: dict[str, Value]) -> str:
+def formatted_name(fields: dict[str, Value]) -> str:
+    """The FN a card of these fields gets (FN is required in 3.0: built from N, email, ORG)."""
     name = _str(fields, "full_name").strip()
     if name:
         return name
@@ -651,7 +652,7 @@ def normalize_items(key: str, items: Iterable[Item]) -> tuple[Item, ...]:
 def new_card(uid: str, fields: dict[str, Value], tags: frozenset[str]) -> str:
     """A vCard 3.0 of the fields, with CRLF line endings and folded lines."""
     lines = ["BEGIN:VCARD", "VERSION:3.0", f"UID:{escape(uid)}"]
-    lines.append(f"FN:{escape(_fn_for(fields))}")
+    lines.append(f"FN:{escape(formatted_name(fields))}")
     lines.append("N:" + _structured(_str(fields, key).strip() for key in N_PARTS))
     by_prop = _field_lines(fields, "3.0")
     for prop in ("NICKNAME", "EMAIL", "TEL", "ADR"):

@@ -29,6 +29,7 @@ from piesync_desktop.engine.connectors.vcard_codec import (
     VCARD_SCHEMA,
     ParsedCard,
     VCardError,
+    formatted_name,
     new_card,
     parse_card,
     update_card,
@@ -246,7 +247,11 @@ class VCardDir:
                     batch.done(WriteResult(key=new.create_key, id=name, record=existing))
                     return
                 continue  # someone else's file, readable or not: never touch it
-            self._stage(batch, _Pending(new.create_key, name, text, parse_card(text), None))
+            # The record is what we were asked to write (new_card writes exactly that), so
+            # there is no need to parse the text again.
+            fields = {**new.fields, "full_name": formatted_name(new.fields)}
+            card = ParsedCard(fields, frozenset(new.tags), new.create_key, "3.0")
+            self._stage(batch, _Pending(new.create_key, name, text, card, None))
             return
         batch.done(WriteResult(key=new.create_key, error=f"No free file name for {base}.vcf"))
 

@@ -8,6 +8,7 @@ A rejected record fails alone; the run goes on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from piesync_desktop.engine.model import (
     ENUMERATED_TYPES,
     TRASH_TAG,
     AppSchema,
+    FieldSpec,
     NewRecord,
     Record,
     RecordUpdate,
@@ -49,9 +51,12 @@ class PairPlan:
     failed: bool = False
 
 
-def schema_problem(schema: AppSchema, app: str, fields: dict[str, Value]) -> str | None:
-    """Why ``fields`` (the record as it would be after the write) cannot be written, if so."""
-    for spec in schema.fields.values():
+def schema_problem(checked: Sequence[FieldSpec], app: str, fields: dict[str, Value]) -> str | None:
+    """Why ``fields`` (the record as it would be after the write) cannot be written, if so.
+
+    ``checked`` are the target's fields a write can break (see :func:`checked_fields`).
+    """
+    for spec in checked:
         value = fields.get(spec.key, spec.empty())
         if spec.required and is_empty(value):
             return f"Missing required field {spec.label} in {app}."
@@ -64,12 +69,22 @@ def schema_problem(schema: AppSchema, app: str, fields: dict[str, Value]) -> str
     return None
 
 
+def checked_fields(schema: AppSchema) -> tuple[FieldSpec, ...]:
+    """The fields a write can break: required ones and those with fixed options."""
+    return tuple(
+        spec
+        for spec in schema.fields.values()
+        if spec.required or (spec.type in ENUMERATED_TYPES and spec.options)
+    )
+
+
 class Executor:
     """Carries out the plans of one run."""
 
     def __init__(self, run: SyncRun, plans: list[PairPlan]) -> None:
         self.run = run
         self.plans = plans
+        self.checked = {side: checked_fields(view.schema) for side, view in run.views.items()}
 
     def apply(self) -> None:
         creates: dict[str, list[PairPlan]] = {"a": [], "b": []}
@@ -101,7 +116,7 @@ class Executor:
 
     def _check_create(self, plan: PairPlan, target: str) -> bool:
         view = self.run.views[target]
-        problem = schema_problem(view.schema, view.connector.app.name, plan.create_fields)
+        problem = schema_problem(self.checked[target], view.connector.app.name, plan.create_fields)
         if problem:
             self._fail(plan.source_side or "a", plan.source, problem, plan.link)
             return False
@@ -114,7 +129,7 @@ class Executor:
             record = plan.records[target]
             view = self.run.views[target]
             after = {**record.fields, **fields}
-            problem = schema_problem(view.schema, view.connector.app.name, after)
+            problem = schema_problem(self.checked[target], view.connector.app.name, after)
             if problem:
                 source = "b" if target == "a" else "a"
                 self._fail(source, plan.records[source], problem, plan.link)

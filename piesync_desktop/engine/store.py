@@ -47,7 +47,6 @@ MIGRATIONS: list[str] = [
         sync_deletions INTEGER NOT NULL,
         sync_unsubscribes INTEGER NOT NULL,
         paused INTEGER NOT NULL DEFAULT 0,
-        brake_confirmed INTEGER NOT NULL DEFAULT 0,
         created_at REAL NOT NULL
     );
     CREATE TABLE mappings (

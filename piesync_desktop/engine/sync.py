@@ -71,6 +71,10 @@ class SideView:
     links_by_rid: dict[str, Link] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)  # match key -> record that holds it
     known: int = 0  # records the store knew of on this side before the run
+    keys: dict[str, str] = field(default_factory=dict)  # match keys of fetched records
+
+    def match_key(self, record: Record) -> str:
+        return normalise_email(record.first(self.email_field)) if self.email_field else ""
 
     def name_of(self, rid: str) -> str:
         record = self.fetched.get(rid)
@@ -376,9 +380,13 @@ class SyncRun:
     # -- classification -----------------------------------------------------------------------
 
     def key_of(self, view: SideView, record: Record) -> str:
-        if view.email_field is None:
-            return ""
-        return normalise_email(record.first(view.email_field))
+        """The match key of a record (normalised primary email), worked out once per run."""
+        if view.fetched.get(record.id) is not record:
+            return view.match_key(record)
+        key = view.keys.get(record.id)
+        if key is None:
+            key = view.keys[record.id] = view.match_key(record)
+        return key
 
     def _assign_owners(self) -> None:
         """Which record of a side holds each email (Avoid Duplicates); later ones are duplicates.
@@ -406,10 +414,10 @@ class SyncRun:
                     and rid not in (view.fetched.keys() | view.deleted)
                 ):
                     view.owners.setdefault(row.match_key, rid)
-            ordered = sorted(
-                view.fetched.values(), key=lambda r: (r.id not in view.links_by_rid, r.id)
-            )
-            for record in ordered:
+            linked = sorted(rid for rid in view.fetched if rid in view.links_by_rid)
+            others = sorted(rid for rid in view.fetched if rid not in view.links_by_rid)
+            for rid in linked + others:
+                record = view.fetched[rid]
                 key = self.key_of(view, record)
                 if key and self._active_rules(side, record) is not None:
                     view.owners.setdefault(key, record.id)

@@ -28,6 +28,7 @@ from piesync_desktop.engine.model import (
 from piesync_desktop.engine.store import Link, RecordState
 
 if TYPE_CHECKING:
+    from piesync_desktop.engine.rules import Rule
     from piesync_desktop.engine.sync import SyncRun
 
 Update = tuple[dict[str, Value], frozenset[str], frozenset[str]]
@@ -45,6 +46,7 @@ class PairPlan:
     source_side: str | None = None  # a create: the side the contact comes from
     source: Record | None = None
     create_key: str = ""
+    rules: list[Rule] = field(default_factory=list)  # a create: the rules its source matched
     create_fields: dict[str, Value] = field(default_factory=dict)
     create_tags: frozenset[str] = frozenset()
     trash_for: str | None = None  # a deletion: the side whose counterpart gets 'PieSync Trash'
@@ -91,9 +93,7 @@ class Executor:
         updates: dict[str, list[tuple[PairPlan, RecordUpdate]]] = {"a": [], "b": []}
         for plan in self.plans:
             if plan.source is not None and plan.source_side is not None:
-                target = "b" if plan.source_side == "a" else "a"
-                if self._check_create(plan, target):
-                    creates[target].append(plan)
+                creates["b" if plan.source_side == "a" else "a"].append(plan)
             elif plan.trash_for is not None:
                 assert plan.link is not None
                 rid = plan.link.id_on(plan.trash_for)
@@ -114,7 +114,9 @@ class Executor:
 
     # -- checks -----------------------------------------------------------------------------
 
-    def _check_create(self, plan: PairPlan, target: str) -> bool:
+    def _ready_to_create(self, plan: PairPlan, target: str) -> bool:
+        """Work out what to write for a planned create, and check the target accepts it."""
+        self.run.fill_create(plan)
         view = self.run.views[target]
         problem = schema_problem(self.checked[target], view.connector.app.name, plan.create_fields)
         if problem:
@@ -144,8 +146,9 @@ class Executor:
     def _create(self, target: str, plans: list[PairPlan]) -> None:
         view = self.run.views[target]
         size = view.connector.app.capabilities.batch_size
-        for done, chunk in enumerate(batched(plans, size)):
+        for done, batch in enumerate(batched(plans, size)):
             self.run.progress(f"Creating contacts in {view.app_name}", done * size, len(plans))
+            chunk = [plan for plan in batch if self._ready_to_create(plan, target)]
             self.run.store.add_journal(
                 self.run.cid, target, [(p.create_key, p.source.id) for p in chunk if p.source]
             )

@@ -211,19 +211,27 @@ class Link:
     id: int
     a_id: str | None
     b_id: str | None
-    base: dict[str, Any] | str = field(default_factory=dict)  # encoded slot values (or JSON)
+    base: dict[str, Any] | str | None = field(default_factory=dict)  # slot values, or JSON
     deleted_side: str | None = None
     deleted_at: float | None = None
     trash_tagged: bool = False
-    rule_keys: list[str] | str = field(default_factory=list)  # "a:<key>"/"b:<key>" last matched
+    rule_keys: list[str] | str | None = field(default_factory=list)  # "a:<k>"/"b:<k>" matched
 
     def decoded_base(self) -> dict[str, Any]:
         """The base, decoded on first use: most links are never looked at in a run."""
+        if self.base is None:
+            raise RuntimeError(f"the base of link {self.id} was unloaded after it was saved")
         if isinstance(self.base, str):
             self.base = json.loads(self.base)
         return self.base  # type: ignore[return-value]
 
+    def unload(self) -> None:
+        """Forget the saved base and rule keys (they are in the store) to keep memory flat."""
+        self.base = self.rule_keys = None
+
     def decoded_rule_keys(self) -> list[str]:
+        if self.rule_keys is None:
+            raise RuntimeError(f"the rule keys of link {self.id} were unloaded after saving")
         if isinstance(self.rule_keys, str):
             self.rule_keys = json.loads(self.rule_keys)
         return self.rule_keys  # type: ignore[return-value]
@@ -601,32 +609,51 @@ class Store:
         return row[0] or 0
 
     def save_links(self, connection_id: int, links: Iterable[Link]) -> None:
-        """Save links; their bases and rule keys stay as the JSON saved (decoded again on use)."""
+        """Save links; an unloaded one (see :meth:`Link.unload`) keeps its stored payload."""
         now = time.time()
-        links = list(links)
+        loaded: list[Link] = []
+        unloaded: list[Link] = []
         for ln in links:
-            ln.base, ln.rule_keys = _json(ln.base), _json(ln.rule_keys)
+            (loaded if ln.base is not None and ln.rule_keys is not None else unloaded).append(ln)
         self.db.executemany(
             """INSERT INTO links (connection_id, id, a_id, b_id, base, deleted_side, deleted_at,
                trash_tagged, rule_keys, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (connection_id, id) DO UPDATE SET a_id = excluded.a_id,
-               b_id = excluded.b_id, base = excluded.base, deleted_side = excluded.deleted_side,
-               deleted_at = excluded.deleted_at, trash_tagged = excluded.trash_tagged,
-               rule_keys = excluded.rule_keys, updated_at = excluded.updated_at""",
+               b_id = excluded.b_id, base = excluded.base,
+               deleted_side = excluded.deleted_side, deleted_at = excluded.deleted_at,
+               trash_tagged = excluded.trash_tagged, rule_keys = excluded.rule_keys,
+               updated_at = excluded.updated_at""",
             [
                 (
                     connection_id,
                     ln.id,
                     ln.a_id,
                     ln.b_id,
-                    ln.base,
+                    _json(ln.base),
                     ln.deleted_side,
                     ln.deleted_at,
                     ln.trash_tagged,
-                    ln.rule_keys,
+                    _json(ln.rule_keys),
                     now,
                 )
-                for ln in links
+                for ln in loaded
+            ],
+        )
+        self.db.executemany(
+            """UPDATE links SET a_id = ?, b_id = ?, deleted_side = ?, deleted_at = ?,
+               trash_tagged = ?, updated_at = ? WHERE connection_id = ? AND id = ?""",
+            [
+                (
+                    ln.a_id,
+                    ln.b_id,
+                    ln.deleted_side,
+                    ln.deleted_at,
+                    ln.trash_tagged,
+                    now,
+                    connection_id,
+                    ln.id,
+                )
+                for ln in unloaded
             ],
         )
 

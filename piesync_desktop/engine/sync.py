@@ -578,11 +578,27 @@ class SyncRun:
     def _plan_create(
         self, view: SideView, other: SideView, record: Record, rules: list[Rule]
     ) -> PairPlan | None:
+        """A contact to create on the other side; what to write is worked out when it is sent
+        (:meth:`fill_create`), so a first sync of many contacts never holds all of it at once."""
+        return PairPlan(
+            link=None,
+            source_side=view.side,
+            source=record,
+            create_key=uuid.uuid4().hex,
+            rules=rules,
+            rule_keys=[self.rule_key[r] for r in rules],
+        )
+
+    def fill_create(self, plan: PairPlan) -> None:
+        """The fields, tags and base of a planned create."""
+        record, view = plan.source, self.views[plan.source_side or "a"]
+        assert record is not None
+        other = self.views[Side(view.side).other.value]
         values = self.projector.project(view.side, record)
         fields, add, _ = self.projector.writes(other.side, values, {}, None)
         fields = {key: value for key, value in fields.items() if not is_empty(value)}
         tags = set(add)
-        rule_fields, rule_add, rule_remove = self._rule_actions(rules)
+        rule_fields, rule_add, rule_remove = self._rule_actions(plan.rules)
         fields.update(rule_fields)
         tags = (tags | rule_add) - rule_remove
         if (
@@ -591,17 +607,7 @@ class SyncRun:
             and other.connector.app.capabilities.tags
         ):
             tags.add(UNSUBSCRIBES_TAG)
-        plan = PairPlan(
-            link=None,
-            source_side=view.side,
-            source=record,
-            create_key=uuid.uuid4().hex,
-            create_fields=fields,
-            create_tags=frozenset(tags),
-            new_base=values,
-            rule_keys=[self.rule_key[r] for r in rules],
-        )
-        return plan
+        plan.create_fields, plan.create_tags, plan.new_base = fields, frozenset(tags), values
 
     def _rule_actions(
         self, rules: Iterable[Rule], undo: bool = False
@@ -918,6 +924,8 @@ class SyncRun:
             self.store.record_failures(self.cid, self.failures)
             self.store.save_links(self.cid, self.dirty_links.values())
             self.store.add_activity(self.cid, self.summary.run_id, self.activity)
+        for link in self.dirty_links.values():
+            link.unload()  # a run plans each link once: what is saved is not needed again
         self.activity, self.failures, self.cleared_failures = [], [], []
         self.dirty_links = {}
 

@@ -339,10 +339,9 @@ def test_links_round_trip(store: Store) -> None:
         ),
         Link(2, "a2", None, {}, deleted_side="b", deleted_at=1700000000.5, trash_tagged=True),
     ]
-    base = dict(links[0].base)
     store.save_links(cid, links)
     loaded = store.links(cid)
-    assert loaded[1].decoded_base() == base
+    assert loaded[1].decoded_base() == links[0].base
     assert loaded[1].decoded_rule_keys() == ["a:abc123", "b:def456"]
     assert (loaded[2].a_id, loaded[2].b_id, loaded[2].deleted_side) == ("a2", None, "b")
     assert loaded[2].deleted_at == 1700000000.5 and loaded[2].trash_tagged
@@ -503,3 +502,18 @@ def test_a_connection_added_again_starts_clean(store: Store) -> None:
     new = add(store, "again")
     for table in ("records", "links", "side_state", "journal", "failures", "runs", "activity"):
         assert count(store, table, new) == 0, table
+
+
+def test_an_unloaded_link_saves_its_ids_and_keeps_its_stored_base(store: Store) -> None:
+    cid = add(store)
+    link = Link(7, "a7", "b7", {"field:title=title": "Dev"}, rule_keys=["a:k"])
+    store.save_links(cid, [link])
+    link.unload()
+    link.deleted_side, link.trash_tagged = "a", True
+    store.save_links(cid, [link])
+    loaded = store.links(cid)[7]
+    assert loaded.deleted_side == "a" and loaded.trash_tagged
+    assert loaded.decoded_base() == {"field:title=title": "Dev"}
+    assert loaded.decoded_rule_keys() == ["a:k"]
+    with pytest.raises(RuntimeError, match="unloaded"):
+        link.decoded_base()

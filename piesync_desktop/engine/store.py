@@ -87,6 +87,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX links_a ON links(connection_id, a_id);
     CREATE INDEX links_b ON links(connection_id, b_id);
+    CREATE INDEX links_untagged ON links(connection_id)
+        WHERE deleted_side IS NOT NULL AND trash_tagged = 0;
     CREATE TABLE records (
         connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
         side TEXT NOT NULL,
@@ -101,7 +103,7 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL,
         PRIMARY KEY (connection_id, side, rid)
     );
-    CREATE INDEX records_state ON records(connection_id, state);
+    CREATE INDEX records_state ON records(connection_id, side, state);
     CREATE INDEX records_key ON records(connection_id, side, match_key);
     CREATE VIRTUAL TABLE records_fts USING fts5(
         name, email, rid, content='records', content_rowid='rowid'
@@ -187,7 +189,6 @@ class RecordState:
     DUPLICATE = "duplicate"
     FAILING = "failing"
     PENDING = "pending"  # a candidate that has no counterpart yet (one-way target side)
-    DELETED = "deleted"
 
 
 @dataclass(slots=True)
@@ -525,8 +526,8 @@ class Store:
 
     def index_count(self, connection_id: int, side: str) -> int:
         return self.db.execute(
-            "SELECT COUNT(*) FROM records WHERE connection_id = ? AND side = ? AND state != ?",
-            (connection_id, side, RecordState.DELETED),
+            "SELECT COUNT(*) FROM records WHERE connection_id = ? AND side = ?",
+            (connection_id, side),
         ).fetchone()[0]
 
     def _chunked(self, sql: str, params: tuple, values: Iterable[Any]) -> Iterator[tuple]:

@@ -296,11 +296,7 @@ class SyncRun:
             view = self.views[side]
             if cursors[side] is None:  # a full listing: what is not listed is gone
                 listed = view.fetched.keys() | view.unreadable.keys()
-                view.deleted |= {
-                    rid
-                    for rid, row in view.index.items()
-                    if rid not in listed and row.state != RecordState.DELETED
-                }
+                view.deleted |= view.index.keys() - listed
             view.deleted &= view.index.keys() | view.links_by_rid.keys()
             view.deleted -= view.fetched.keys()
 

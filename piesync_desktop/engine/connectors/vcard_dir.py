@@ -106,7 +106,6 @@ class VCardDir:
             raise ConnectorError(
                 f"vCard folder {path} cannot be read and written by you: check its permissions."
             )
-        self._remove_stale_temp_files()
 
     def schema(self) -> AppSchema:
         return VCARD_SCHEMA
@@ -177,7 +176,11 @@ class VCardDir:
             with os.scandir(self._dir) as entries:
                 for entry in entries:
                     name = entry.name
-                    if name[0] == "." or not (name.endswith(".vcf") or _is_vcf(name)):
+                    if name[0] == ".":
+                        if _TEMP_MARK in name:
+                            _remove_if_stale(entry)
+                        continue
+                    if not (name.endswith(".vcf") or _is_vcf(name)):
                         continue
                     try:
                         stat = entry.stat()
@@ -383,21 +386,6 @@ class VCardDir:
         finally:
             os.close(fd)
 
-    def _remove_stale_temp_files(self) -> None:
-        """Temporary files a crashed run left behind (we never read them)."""
-        limit = time.time() - _STALE_TEMP_SECONDS
-        try:
-            with os.scandir(self.path) as entries:
-                for entry in entries:
-                    if entry.name.startswith(".") and _TEMP_MARK in entry.name:
-                        try:
-                            if entry.stat().st_mtime < limit:
-                                Path(entry.path).unlink()
-                        except OSError:
-                            pass
-        except OSError:
-            pass
-
 
 # ---------------------------------------------------------------------- helpers
 
@@ -526,6 +514,15 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _remove_if_stale(entry: os.DirEntry[str]) -> None:
+    """A temporary file a crashed run left behind (we never read them) goes after an hour."""
+    try:
+        if entry.stat().st_mtime < time.time() - _STALE_TEMP_SECONDS:
+            Path(entry.path).unlink()
+    except OSError:
+        pass
 
 
 def _safe_stem(key: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -342,3 +343,14 @@ def test_update_with_a_field_the_folder_lacks_is_an_error(
     [result] = connector.update([RecordUpdate("a.vcf", {"hubspot_score": "3"})])
     assert result.error == "not vCard fields: hubspot_score"
     assert (folder / "a.vcf").read_bytes().decode() == card("a")
+
+
+def test_listing_removes_stale_temporary_files_only(folder: Path, connector: VCardDir) -> None:
+    write(folder, "a.vcf", card("a"))
+    old = write(folder, ".a.vcf.tmp-0badf00d", card("a"))
+    fresh = write(folder, ".b.vcf.tmp-12345678", card("b"))
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    changes = connector.changes(None)
+    assert [r.id for r in changes.records] == ["a.vcf"]
+    assert not old.exists() and fresh.exists()

@@ -47,7 +47,7 @@ from piesync_desktop.engine.model import (
     WriteResult,
 )
 
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 _TEMP_MARK = ".tmp-"
 _O_BINARY = getattr(os, "O_BINARY", 0)
@@ -162,7 +162,7 @@ class VCardDir:
         return results
 
     def cursor(self) -> Cursor:
-        return {"v": CURSOR_VERSION, "files": dict(self._files)}
+        return {"v": CURSOR_VERSION, "files": _encode_files(self._files)}
 
     # ------------------------------------------------------------------ reading
 
@@ -445,7 +445,38 @@ def _cursor_files(cursor: Cursor | None) -> dict[str, Entry]:
     if not isinstance(cursor, dict) or cursor.get("v") != CURSOR_VERSION:
         return {}
     files = cursor.get("files")
-    return files if isinstance(files, dict) else {}
+    try:
+        return _decode_files(files) if isinstance(files, str) else {}
+    except ValueError:
+        return {}  # not ours: a full listing it is
+
+
+# A cursor holds one entry per file, "name/mtime/size/u/uid" or "name/mtime/size/f/reason",
+# joined by NUL: neither "/" nor NUL can be part of a file name, and one long string is several
+# times faster to save and load than the same entries as JSON lists.
+
+
+def _encode_files(files: dict[str, Entry]) -> str:
+    return "\0".join(
+        f"{name}/{e[0]}/{e[1]}/u/{_no_nul(e[2])}"
+        if e[2] is not None
+        else f"{name}/{e[0]}/{e[1]}/f/{_no_nul(_reason(e))}"
+        for name, e in files.items()
+    )
+
+
+def _decode_files(text: str) -> dict[str, Entry]:
+    files: dict[str, Entry] = {}
+    for item in text.split("\0") if text else ():
+        name, mtime, size, kind, rest = item.split("/", 4)
+        files[name] = (
+            [int(mtime), int(size), rest] if kind == "u" else [int(mtime), int(size), None, rest]
+        )
+    return files
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\0", "")
 
 
 def _reason(entry: Entry) -> str:

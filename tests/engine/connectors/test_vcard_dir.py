@@ -354,3 +354,17 @@ def test_listing_removes_stale_temporary_files_only(folder: Path, connector: VCa
     changes = connector.changes(None)
     assert [r.id for r in changes.records] == ["a.vcf"]
     assert not old.exists() and fresh.exists()
+
+
+def test_cursor_keeps_uids_and_reasons_with_slashes(folder: Path, connector: VCardDir) -> None:
+    write(folder, "a.vcf", card("urn:uuid:1/2/3"))
+    write(folder, "broken.vcf", "BEGIN:VCARD\r\nFN:x/y\r\n")
+    first = connector.changes(None)
+    cursor = json.loads(json.dumps(connector.cursor()))
+    again = VCardDir(str(folder)).changes(cursor)
+    assert again.records == [] and again.deleted == []
+    assert [f.reason for f in again.failures] == [f.reason for f in first.failures]
+    write(folder, "b.vcf", card("urn:uuid:1/2/3"))
+    notes = VCardDir(str(folder)).changes(cursor).notes
+    assert {n.id for n in notes} == {"a.vcf", "b.vcf"}
+    assert VCardDir(str(folder)).changes({"v": 2, "files": "garbage"}).total == 3

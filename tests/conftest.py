@@ -61,11 +61,13 @@ def locks(profile: Path) -> AccountLocks:
     return AccountLocks(profile / "locks")
 
 
-@pytest.fixture(params=["whole", "partial"])
+@pytest.fixture(params=["whole", "lean"])
 def both_load_modes(request, monkeypatch):
-    """Run a test with the store loaded whole and with only what the changes touch."""
+    """Run a test with everything held in memory, and in the lean way of big address books:
+    only the store rows the changes touch, and contacts to create read again as they are sent."""
     from piesync_desktop.engine import sync
 
-    share = 0.0 if request.param == "whole" else float("inf")
-    monkeypatch.setattr(sync, "FULL_LOAD_SHARE", share)
+    lean = request.param == "lean"
+    monkeypatch.setattr(sync, "FULL_LOAD_SHARE", float("inf") if lean else 0.0)
+    monkeypatch.setattr(sync, "SLIM_CREATES_OVER", 0 if lean else 10**9)
     return request.param

@@ -47,6 +47,7 @@ class PairPlan:
     source: Record | None = None
     create_key: str = ""
     rules: list[Rule] = field(default_factory=list)  # a create: the rules its source matched
+    reread: bool = False  # a create whose source is a stub, read again when it is sent
     create_fields: dict[str, Value] = field(default_factory=dict)
     create_tags: frozenset[str] = frozenset()
     trash_for: str | None = None  # a deletion: the side whose counterpart gets 'PieSync Trash'
@@ -114,6 +115,21 @@ class Executor:
 
     # -- checks -----------------------------------------------------------------------------
 
+    def _reread_sources(self, batch: Sequence[PairPlan]) -> None:
+        """Read again the sources the run let go of to keep its memory flat (see ``slim``).
+
+        One that is gone or unreadable now is left for the next run, which sees why.
+        """
+        stubs = [plan for plan in batch if plan.reread and plan.source is not None]
+        if not stubs:
+            return
+        side = stubs[0].source_side or "a"
+        ids = [plan.source.id for plan in stubs if plan.source is not None]
+        fresh = {r.id: r for r in self.run.views[side].connector.get(ids) if isinstance(r, Record)}
+        for plan in stubs:
+            plan.source = fresh.get(plan.source.id if plan.source else "")
+            plan.reread = False
+
     def _ready_to_create(self, plan: PairPlan, target: str) -> bool:
         """Work out what to write for a planned create, and check the target accepts it."""
         self.run.fill_create(plan)
@@ -148,7 +164,8 @@ class Executor:
         size = view.connector.app.capabilities.batch_size
         for done, batch in enumerate(batched(plans, size)):
             self.run.progress(f"Creating contacts in {view.app_name}", done * size, len(plans))
-            chunk = [plan for plan in batch if self._ready_to_create(plan, target)]
+            self._reread_sources(batch)
+            chunk = [p for p in batch if p.source is not None and self._ready_to_create(p, target)]
             self.run.store.add_journal(
                 self.run.cid, target, [(p.create_key, p.source.id) for p in chunk if p.source]
             )
@@ -158,7 +175,7 @@ class Executor:
             by_key = {result.key: result for result in results}
             for plan in chunk:
                 self._created(plan, target, by_key.get(plan.create_key))
-                plan.create_fields, plan.new_base, plan.source = {}, None, None  # done: free it
+                self.run.release(plan)
             self.run.clear_journal(target, [p.create_key for p in chunk])
             self.run.flush()
 

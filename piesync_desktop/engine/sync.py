@@ -39,6 +39,7 @@ SIDES = ("a", "b")
 BRAKE_MIN_KNOWN = 10  # below this many contacts, losing most of them is not called suspicious
 BRAKE_SHARE = 0.5
 FULL_LOAD_SHARE = 0.2  # load the whole index when more than this share of it is involved
+SLIM_CREATES_OVER = 5_000  # past this many creates, contents are read again as they are sent
 
 Progress = Callable[[str, int, int], None]
 
@@ -194,6 +195,7 @@ class SyncRun:
         self._recover_journal()
         self._assign_owners()
         plans = self._pair_and_plan()
+        self._slim_creates(plans)
         self._handle_deletions(plans)
         Executor(self, plans).apply()
         self._index_the_rest()
@@ -893,6 +895,24 @@ class SyncRun:
                 if row is not None and row.note != note:
                     row.note = note
                     self.index_updates[side][rid] = row
+
+    def _slim_creates(self, plans: list[PairPlan]) -> None:
+        """Let go of the contents of many contacts to create (a first sync): they are read again
+        batch by batch as they are sent, so memory stays flat whatever the size of the book."""
+        creates = [plan for plan in plans if plan.source is not None]
+        if len(creates) <= SLIM_CREATES_OVER:
+            return
+        for plan in creates:
+            source = plan.source
+            assert source is not None and plan.source_side is not None
+            self.views[plan.source_side].fetched.pop(source.id, None)
+            plan.source, plan.reread = Record(source.id), True
+
+    def release(self, plan: PairPlan) -> None:
+        """Forget a carried-out create: its source's state is set, nothing reads it again."""
+        if plan.source is not None and plan.source_side is not None:
+            self.views[plan.source_side].fetched.pop(plan.source.id, None)
+        plan.create_fields, plan.new_base, plan.source = {}, None, None
 
     def touch(self, link: Link) -> None:
         self.dirty_links[link.id] = link

@@ -132,15 +132,16 @@ TestSyncProperties = SyncMachine.TestCase
 
 
 class PartialLoadMachine(SyncMachine):
-    """The same, with the run loading only the store rows its changes touch."""
+    """The same in the lean way of big address books: only the store rows the changes touch,
+    and contacts to create read again as they are sent."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._share = sync_module.FULL_LOAD_SHARE
-        sync_module.FULL_LOAD_SHARE = float("inf")
+        self._saved = sync_module.FULL_LOAD_SHARE, sync_module.SLIM_CREATES_OVER
+        sync_module.FULL_LOAD_SHARE, sync_module.SLIM_CREATES_OVER = float("inf"), 0
 
     def teardown(self) -> None:
-        sync_module.FULL_LOAD_SHARE = self._share
+        sync_module.FULL_LOAD_SHARE, sync_module.SLIM_CREATES_OVER = self._saved
         super().teardown()
 
 

@@ -69,5 +69,5 @@ def both_load_modes(request, monkeypatch):
 
     lean = request.param == "lean"
     monkeypatch.setattr(sync, "FULL_LOAD_SHARE", float("inf") if lean else 0.0)
-    monkeypatch.setattr(sync, "SLIM_CREATES_OVER", 0 if lean else 10**9)
+    monkeypatch.setattr(sync, "FULL_RECORDS_KEPT", 0 if lean else 10**9)
     return request.param

@@ -116,7 +116,7 @@ class Executor:
     # -- checks -----------------------------------------------------------------------------
 
     def _reread_sources(self, batch: Sequence[PairPlan]) -> None:
-        """Read again the sources the run let go of to keep its memory flat (see ``slim``).
+        """Read the whole records of sources held as stubs (see ``SideView.stub``).
 
         One that is gone or unreadable now is left for the next run, which sees why.
         """

@@ -15,7 +15,7 @@ from ``fields`` is empty.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -207,10 +207,12 @@ class Changes:
     """What changed on one side since the cursor a connector was given.
 
     Deleted records are named in ``deleted``; when the engine passed no cursor, the listing is
-    complete and an id it knew that is not listed was deleted too.
+    complete and an id it knew that is not listed was deleted too. ``records`` may be an
+    iterator, read once (a connector may read records as they are consumed): ``failures`` and
+    ``notes`` are complete once it is exhausted.
     """
 
-    records: list[Record] = field(default_factory=list)
+    records: Iterable[Record] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     failures: list[ReadFailure] = field(default_factory=list)
     notes: list[RecordNote] = field(default_factory=list)

@@ -39,7 +39,9 @@ SIDES = ("a", "b")
 BRAKE_MIN_KNOWN = 10  # below this many contacts, losing most of them is not called suspicious
 BRAKE_SHARE = 0.5
 FULL_LOAD_SHARE = 0.2  # load the whole index when more than this share of it is involved
-SLIM_CREATES_OVER = 5_000  # past this many creates, contents are read again as they are sent
+FULL_RECORDS_KEPT = 5_000  # per side; past this, changed records are held as stubs (see stub)
+
+STUB_FIELDS = frozenset({"full_name", "given_name", "middle_name", "family_name", "company"})
 
 Progress = Callable[[str, int, int], None]
 
@@ -73,6 +75,20 @@ class SideView:
     owners: dict[str, str] = field(default_factory=dict)  # match key -> record that holds it
     known: int = 0  # records the store knew of on this side before the run
     keys: dict[str, str] = field(default_factory=dict)  # match keys of fetched records
+    stubs: set[str] = field(default_factory=set)  # fetched records held as stubs
+
+    def stub(self, record: Record, rule_fields: set[str]) -> Record:
+        """What pairing needs of a record (names, email, tags, the fields rules look at).
+
+        A big first sync holds stubs instead of whole contacts so its memory stays flat; the
+        whole record is read again when it is needed (to create or compare it).
+        """
+        keep = STUB_FIELDS | rule_fields | {self.email_field or ""}
+        fields = {key: value for key, value in record.fields.items() if key in keep}
+        self.stubs.add(record.id)
+        return Record(
+            record.id, fields, record.tags, record.version, record.unsubscribed, record.create_key
+        )
 
     def match_key(self, record: Record) -> str:
         return normalise_email(record.first(self.email_field)) if self.email_field else ""
@@ -149,6 +165,7 @@ class SyncRun:
         self.direction = settings.direction
         self.rules: list[Rule] = settings.rules or default_rules()
         self.rule_key = {rule: f"{rule.side}:{rule.key}" for rule in self.rules}
+        self.rule_fields = {c.field for rule in self.rules for c in rule.conditions if c.field}
         self.views: dict[str, SideView] = {}
         for side in SIDES:
             connector = connectors[side]
@@ -195,7 +212,6 @@ class SyncRun:
         self._recover_journal()
         self._assign_owners()
         plans = self._pair_and_plan()
-        self._slim_creates(plans)
         self._handle_deletions(plans)
         Executor(self, plans).apply()
         self._index_the_rest()
@@ -225,7 +241,11 @@ class SyncRun:
                 cursor = None
             cursors[side] = cursor
             changes = view.connector.changes(cursor)
-            view.fetched = {r.id: r for r in changes.records}
+            view.fetched = {}
+            for record in changes.records:
+                if len(view.fetched) >= FULL_RECORDS_KEPT:
+                    record = view.stub(record, self.rule_fields)
+                view.fetched[record.id] = record
             view.unreadable = {f.id: f for f in changes.failures}
             view.deleted = set(changes.deleted)
             view.notes = {n.id: n.note for n in changes.notes}
@@ -332,6 +352,9 @@ class SyncRun:
         }
         for side, rid in failing:
             wanted[side].add(rid)
+        for side in SIDES:  # linked stubs: their whole records are compared below
+            view = self.views[side]
+            wanted[side] |= {rid for rid in view.stubs if rid in view.links_by_rid}
         for side in SIDES:
             other = self.views[Side(side).other.value]
             for rid in list(self.views[side].fetched) + list(wanted[side]):
@@ -364,11 +387,12 @@ class SyncRun:
     def _get(self, wanted: dict[str, set[str]]) -> None:
         for side in SIDES:
             view = self.views[side]
-            ids = sorted(wanted[side] - view.fetched.keys() - view.deleted)
+            ids = sorted(wanted[side] - (view.fetched.keys() - view.stubs) - view.deleted)
             for chunk in batched(ids, 500):
                 for item in view.connector.get(chunk):
                     if isinstance(item, Record):
                         view.fetched[item.id] = item
+                        view.stubs.discard(item.id)
                     elif item.id in view.index or item.id in view.links_by_rid:
                         if item.gone:
                             view.deleted.add(item.id)
@@ -582,6 +606,7 @@ class SyncRun:
             link=None,
             source_side=view.side,
             source=record,
+            reread=record.id in view.stubs,
             create_key=uuid.uuid4().hex,
             rules=rules,
             rule_keys=[self.rule_key[r] for r in rules],
@@ -624,9 +649,13 @@ class SyncRun:
         return fields, add, remove
 
     def _plan_linked(self, link: Link) -> PairPlan | None:
-        a_view, b_view = self.views["a"], self.views["b"]
-        ra = a_view.fetched.get(link.a_id or "")
-        rb = b_view.fetched.get(link.b_id or "")
+        stubs = {
+            side: link.id_on(side) for side in SIDES if link.id_on(side) in self.views[side].stubs
+        }
+        if stubs:  # two contacts meeting for the first time: read their whole records
+            self._get({side: ({stubs[side]} if side in stubs else set()) for side in SIDES})
+        ra = self.views["a"].fetched.get(link.a_id or "")
+        rb = self.views["b"].fetched.get(link.b_id or "")
         if link.deleted_side:
             return self._plan_after_deletion(link, ra, rb)
         if ra is None or rb is None:
@@ -895,18 +924,6 @@ class SyncRun:
                 if row is not None and row.note != note:
                     row.note = note
                     self.index_updates[side][rid] = row
-
-    def _slim_creates(self, plans: list[PairPlan]) -> None:
-        """Let go of the contents of many contacts to create (a first sync): they are read again
-        batch by batch as they are sent, so memory stays flat whatever the size of the book."""
-        creates = [plan for plan in plans if plan.source is not None]
-        if len(creates) <= SLIM_CREATES_OVER:
-            return
-        for plan in creates:
-            source = plan.source
-            assert source is not None and plan.source_side is not None
-            self.views[plan.source_side].fetched.pop(source.id, None)
-            plan.source, plan.reread = Record(source.id), True
 
     def release(self, plan: PairPlan) -> None:
         """Forget a carried-out create: its source's state is set, nothing reads it again."""

@@ -137,11 +137,11 @@ class PartialLoadMachine(SyncMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self._saved = sync_module.FULL_LOAD_SHARE, sync_module.SLIM_CREATES_OVER
-        sync_module.FULL_LOAD_SHARE, sync_module.SLIM_CREATES_OVER = float("inf"), 0
+        self._saved = sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT
+        sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT = float("inf"), 0
 
     def teardown(self) -> None:
-        sync_module.FULL_LOAD_SHARE, sync_module.SLIM_CREATES_OVER = self._saved
+        sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT = self._saved
         super().teardown()
 
 

@@ -111,24 +111,31 @@ class VCardDir:
         return VCARD_SCHEMA
 
     def changes(self, cursor: Cursor | None) -> Changes:
+        """Changed files are parsed as the caller consumes ``records``, one at a time."""
         known = _cursor_files(cursor)
+        files, stale = self._scan(known)
+        listed = files.keys() | {name for name, _ in stale}
+        result = Changes(total=len(listed))
+        result.deleted = sorted(name for name in known if name not in listed)
+        for name, entry in files.items():
+            if entry[2] is None:
+                result.failures.append(ReadFailure(name, _reason(entry), name))
+        self._files = files
+        result.records = self._read_changed(stale, result)
+        return result
+
+    def _read_changed(
+        self, stale: list[tuple[str, tuple[int, int]]], result: Changes
+    ) -> Iterator[Record]:
         with _collector_paused():
-            files, stale = self._scan(known)
-            result = Changes(total=len(files) + len(stale))
-            for name, entry in files.items():
-                if entry[2] is None:
-                    result.failures.append(ReadFailure(name, _reason(entry), name))
             for name, stat in stale:
                 outcome = self._read(name)
+                self._files[name] = self._entry(name, outcome, stat)
                 if isinstance(outcome, Record):
-                    result.records.append(outcome)
+                    yield outcome
                 else:
                     result.failures.append(outcome)
-                files[name] = self._entry(name, outcome, stat)
-            result.deleted = sorted(name for name in known if name not in files)
-            result.notes = _uid_notes(files)
-        self._files = files
-        return result
+        result.notes = _uid_notes(self._files)
 
     def get(self, ids: Sequence[str]) -> list[Record | ReadFailure]:
         return [self._read(name) for name in ids]

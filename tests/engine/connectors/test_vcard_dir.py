@@ -13,7 +13,14 @@ from piesync_desktop.engine.connectors import vcard_dir
 from piesync_desktop.engine.connectors.base import open_connector
 from piesync_desktop.engine.connectors.vcard_dir import VCardDir
 from piesync_desktop.engine.errors import ConnectorError
-from piesync_desktop.engine.model import Item, NewRecord, ReadFailure, Record, RecordUpdate
+from piesync_desktop.engine.model import (
+    Changes,
+    Item,
+    NewRecord,
+    ReadFailure,
+    Record,
+    RecordUpdate,
+)
 
 CARD = (
     "BEGIN:VCARD\r\n"
@@ -31,6 +38,13 @@ CARD = (
 
 def card(uid: str, name: str = "Anna") -> str:
     return CARD.format(uid=uid, name=name)
+
+
+def listing(connector: VCardDir, cursor: object) -> Changes:
+    """``changes`` with its records read (the connector parses them as they are consumed)."""
+    changes = connector.changes(cursor)
+    changes.records = list(changes.records)
+    return changes
 
 
 def write(folder: Path, name: str, text: str | bytes) -> Path:
@@ -105,7 +119,7 @@ def test_first_listing_reads_every_card_and_skips_other_files(
     write(folder, ".a.vcf.tmp-1234", card("uid-t"))
     write(folder, "notes.txt", "hello")
     (folder / "sub.vcf").mkdir()
-    changes = connector.changes(None)
+    changes = listing(connector, None)
     assert changes.total == 2
     assert sorted(r.id for r in changes.records) == ["B.VCF", "a.vcf"]
     record = next(r for r in changes.records if r.id == "a.vcf")
@@ -122,10 +136,10 @@ def test_nothing_changed_parses_nothing(
 ) -> None:
     for number in range(5):
         write(folder, f"{number}.vcf", card(f"uid-{number}"))
-    connector.changes(None)
+    listing(connector, None)
     assert parse_count[0] == 5
     cursor = json.loads(json.dumps(connector.cursor()))
-    again = VCardDir(str(folder)).changes(cursor)
+    again = listing(VCardDir(str(folder)), cursor)
     assert parse_count[0] == 5
     assert again.records == again.deleted == again.failures == []
     assert again.total == 5
@@ -134,12 +148,12 @@ def test_nothing_changed_parses_nothing(
 def test_changed_new_and_deleted_files(folder: Path, connector: VCardDir) -> None:
     for name in ("a", "b", "c"):
         write(folder, f"{name}.vcf", card(name))
-    connector.changes(None)
+    listing(connector, None)
     cursor = connector.cursor()
     bump(folder / "a.vcf", card("a", "Anne"))
     (folder / "b.vcf").unlink()
     write(folder, "d.vcf", card("d"))
-    changes = VCardDir(str(folder)).changes(cursor)
+    changes = listing(VCardDir(str(folder)), cursor)
     assert sorted(r.id for r in changes.records) == ["a.vcf", "d.vcf"]
     assert changes.deleted == ["b.vcf"]
     assert changes.total == 3
@@ -150,14 +164,14 @@ def test_our_own_writes_are_in_the_cursor(
 ) -> None:
     write(folder, "a.vcf", card("a"))
     write(folder, "gone.vcf", card("gone"))
-    connector.changes(None)
+    listing(connector, None)
     created = connector.create([NewRecord("new-1", {"full_name": "Nina"}, frozenset({"VIP"}))])
     updated = connector.update([RecordUpdate("a.vcf", {"title": "Boss"})])
     deleted = connector.delete(["gone.vcf"])
     assert [r.error for r in created + updated + deleted] == [None, None, None]
     cursor = connector.cursor()
     count = parse_count[0]
-    changes = VCardDir(str(folder)).changes(json.loads(json.dumps(cursor)))
+    changes = listing(VCardDir(str(folder)), json.loads(json.dumps(cursor)))
     assert parse_count[0] == count
     assert changes.records == changes.deleted == []
     assert changes.total == 2
@@ -176,7 +190,7 @@ def test_create_writes_a_card_named_after_its_key(folder: Path, connector: VCard
     stat = (folder / result.id).stat()
     assert result.record.version == f"{stat.st_mtime_ns}:{stat.st_size}"
     assert [p.name for p in folder.iterdir()] == [result.id]
-    listed = VCardDir(str(folder)).changes(None).records[0]
+    listed = listing(VCardDir(str(folder)), None).records[0]
     assert listed.create_key == "abc/../1"
     assert listed.fields == result.record.fields
 
@@ -204,7 +218,7 @@ def test_create_never_overwrites_another_card(folder: Path, connector: VCardDir)
 
 def test_update_keeps_unknown_properties_and_photo(folder: Path, connector: VCardDir) -> None:
     path = write(folder, "a.vcf", card("a"))
-    [record] = connector.changes(None).records
+    [record] = listing(connector, None).records
     update = RecordUpdate(
         "a.vcf",
         {"title": "Chief", "phones": (Item("mobile", "+32 475"),)},
@@ -228,7 +242,7 @@ def test_update_keeps_unknown_properties_and_photo(folder: Path, connector: VCar
 
 def test_update_detects_a_change_after_the_read(folder: Path, connector: VCardDir) -> None:
     path = write(folder, "a.vcf", card("a"))
-    [record] = connector.changes(None).records
+    [record] = listing(connector, None).records
     bump(path, card("a", "Edited elsewhere"))
     edited = path.read_bytes()
     for version in (record.version, None):
@@ -248,7 +262,7 @@ def test_unparseable_files_are_failures_and_never_rewritten(
 ) -> None:
     broken = write(folder, "broken.vcf", "BEGIN:VCARD\r\nFN:x\r\nno colon here\r\nEND:VCARD\r\n")
     latin = write(folder, "latin.vcf", card("l", "Zoë").encode("latin-1"))
-    changes = connector.changes(None)
+    changes = listing(connector, None)
     failures = {f.id: f for f in changes.failures}
     assert failures["broken.vcf"] == ReadFailure(
         "broken.vcf", "Cannot read broken.vcf: line 3: property without a colon", "broken.vcf"
@@ -256,7 +270,7 @@ def test_unparseable_files_are_failures_and_never_rewritten(
     assert failures["latin.vcf"].reason.startswith("Cannot read latin.vcf: not UTF-8 text")
     assert changes.total == 2
     count = parse_count[0]
-    again = VCardDir(str(folder)).changes(connector.cursor())
+    again = listing(VCardDir(str(folder)), connector.cursor())
     assert parse_count[0] == count
     assert {f.id for f in again.failures} == {"broken.vcf", "latin.vcf"}
     before = {p: p.read_bytes() for p in (broken, latin)}
@@ -271,14 +285,14 @@ def test_two_files_with_one_uid_both_sync_with_notes(folder: Path, connector: VC
     write(folder, "a.vcf", card("same"))
     write(folder, "b.vcf", card("same"))
     write(folder, "c.vcf", card("other"))
-    changes = connector.changes(None)
+    changes = listing(connector, None)
     assert len(changes.records) == 3
     notes = {n.id: n.note for n in changes.notes}
     assert notes == {
         "a.vcf": "UID same is also used by b.vcf",
         "b.vcf": "UID same is also used by a.vcf",
     }
-    again = VCardDir(str(folder)).changes(connector.cursor())
+    again = listing(VCardDir(str(folder)), connector.cursor())
     assert {n.id for n in again.notes} == {"a.vcf", "b.vcf"}
 
 
@@ -292,7 +306,7 @@ def test_get_reads_now(folder: Path, connector: VCardDir) -> None:
 
 def test_writes_leave_no_temporary_files(folder: Path, connector: VCardDir) -> None:
     write(folder, "a.vcf", card("a"))
-    connector.changes(None)
+    listing(connector, None)
     connector.update([RecordUpdate("a.vcf", {"notes": "x" * 500})])
     connector.create([NewRecord(f"n{i}", {"full_name": f"N {i}"}) for i in range(3)])
     assert sorted(p.name for p in folder.iterdir()) == ["a.vcf", "n0.vcf", "n1.vcf", "n2.vcf"]
@@ -302,7 +316,7 @@ def test_a_failed_write_leaves_the_file_and_no_temporary(
     folder: Path, connector: VCardDir, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write(folder, "a.vcf", card("a"))
-    connector.changes(None)
+    listing(connector, None)
 
     def crash(self: Path, target: Path) -> None:
         raise OSError(28, "No space left on device")
@@ -323,7 +337,7 @@ def test_update_preserves_the_file_mode(folder: Path, connector: VCardDir) -> No
 
 def test_delete_removes_files(folder: Path, connector: VCardDir) -> None:
     write(folder, "a.vcf", card("a"))
-    connector.changes(None)
+    listing(connector, None)
     results = connector.delete(["a.vcf", "missing.vcf"])
     assert [r.error for r in results] == [None, None]
     assert not (folder / "a.vcf").exists()
@@ -332,8 +346,8 @@ def test_delete_removes_files(folder: Path, connector: VCardDir) -> None:
 
 def test_an_unknown_cursor_means_a_full_listing(folder: Path, connector: VCardDir) -> None:
     write(folder, "a.vcf", card("a"))
-    assert len(connector.changes({"v": 99}).records) == 1
-    assert len(connector.changes("garbage").records) == 1
+    assert len(listing(connector, {"v": 99}).records) == 1
+    assert len(listing(connector, "garbage").records) == 1
 
 
 def test_update_with_a_field_the_folder_lacks_is_an_error(
@@ -351,7 +365,7 @@ def test_listing_removes_stale_temporary_files_only(folder: Path, connector: VCa
     fresh = write(folder, ".b.vcf.tmp-12345678", card("b"))
     two_hours_ago = time.time() - 7200
     os.utime(old, (two_hours_ago, two_hours_ago))
-    changes = connector.changes(None)
+    changes = listing(connector, None)
     assert [r.id for r in changes.records] == ["a.vcf"]
     assert not old.exists() and fresh.exists()
 
@@ -359,12 +373,12 @@ def test_listing_removes_stale_temporary_files_only(folder: Path, connector: VCa
 def test_cursor_keeps_uids_and_reasons_with_slashes(folder: Path, connector: VCardDir) -> None:
     write(folder, "a.vcf", card("urn:uuid:1/2/3"))
     write(folder, "broken.vcf", "BEGIN:VCARD\r\nFN:x/y\r\n")
-    first = connector.changes(None)
+    first = listing(connector, None)
     cursor = json.loads(json.dumps(connector.cursor()))
-    again = VCardDir(str(folder)).changes(cursor)
+    again = listing(VCardDir(str(folder)), cursor)
     assert again.records == [] and again.deleted == []
     assert [f.reason for f in again.failures] == [f.reason for f in first.failures]
     write(folder, "b.vcf", card("urn:uuid:1/2/3"))
-    notes = VCardDir(str(folder)).changes(cursor).notes
+    notes = listing(VCardDir(str(folder)), cursor).notes
     assert {n.id for n in notes} == {"a.vcf", "b.vcf"}
-    assert VCardDir(str(folder)).changes({"v": 2, "files": "garbage"}).total == 3
+    assert listing(VCardDir(str(folder)), {"v": 2, "files": "garbage"}).total == 3

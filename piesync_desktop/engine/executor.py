@@ -8,6 +8,7 @@ A rejected record fails alone; the run goes on.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -90,8 +91,10 @@ class Executor:
         self.checked = {side: checked_fields(view.schema) for side, view in run.views.items()}
 
     def apply(self) -> None:
-        creates: dict[str, list[PairPlan]] = {"a": [], "b": []}
+        """Carry out the plans; the list is consumed, so what is done can be forgotten."""
+        creates: dict[str, deque[PairPlan]] = {"a": deque(), "b": deque()}
         updates: dict[str, list[tuple[PairPlan, RecordUpdate]]] = {"a": [], "b": []}
+        pairs: list[PairPlan] = []
         for plan in self.plans:
             if plan.source is not None and plan.source_side is not None:
                 creates["b" if plan.source_side == "a" else "a"].append(plan)
@@ -104,12 +107,14 @@ class Executor:
                     )
             else:
                 self._queue_updates(plan, updates)
+                pairs.append(plan)
+        self.plans.clear()
         for side in ("a", "b"):
             self._create(side, creates[side])
         for side in ("a", "b"):
             self._update(side, updates[side])
-        for plan in self.plans:
-            if plan.link is not None and plan.trash_for is None and plan.source is None:
+        for plan in pairs:
+            if plan.link is not None:
                 self._settle(plan)
         self.run.flush()
 
@@ -159,11 +164,14 @@ class Executor:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def _create(self, target: str, plans: list[PairPlan]) -> None:
+    def _create(self, target: str, plans: deque[PairPlan]) -> None:
+        """Send the creates batch by batch, letting go of each batch once it is recorded."""
         view = self.run.views[target]
         size = view.connector.app.capabilities.batch_size
-        for done, batch in enumerate(batched(plans, size)):
-            self.run.progress(f"Creating contacts in {view.app_name}", done * size, len(plans))
+        total = len(plans)
+        while plans:
+            batch = [plans.popleft() for _ in range(min(size, len(plans)))]
+            self.run.progress(f"Creating contacts in {view.app_name}", total - len(plans), total)
             self._reread_sources(batch)
             chunk = [p for p in batch if p.source is not None and self._ready_to_create(p, target)]
             self.run.store.add_journal(
@@ -265,7 +273,7 @@ class Executor:
         link.rule_keys = plan.rule_keys
         self.run.touch(link)
         for side, record in plan.records.items():
-            if (side, record.id) not in self.run.handled:
+            if record.id not in self.run.handled[side]:
                 self.run.set_state(side, record, RecordState.IN_SYNC, "", link)
             self.run.clear_failure(side, record.id)
 

@@ -196,7 +196,7 @@ class SyncRun:
         self.index_updates: dict[str, dict[str, IndexRow]] = {"a": {}, "b": {}}
         self.index_drops: dict[str, set[str]] = {"a": set(), "b": set()}
         self.dirty_links: dict[int, Link] = {}
-        self.handled: set[tuple[str, str]] = set()  # records whose state this run has set
+        self.handled: dict[str, set[str]] = {"a": set(), "b": set()}  # states set this run
         self.failures: list[tuple[str, str, str]] = []
         self.cleared_failures: list[tuple[str, str]] = []
         self.journal_done: dict[str, list[str]] = {"a": [], "b": []}
@@ -586,7 +586,7 @@ class SyncRun:
         link.trash_tagged = False
         link.base = {}
         self.touch(link)
-        self.handled.discard((survivor_side, survivor))
+        self.handled[survivor_side].discard(survivor)
         plan = self._plan_linked(link)
         record_there = self.views[survivor_side].fetched[survivor]
         if untrash and TRASH_TAG in record_there.tags:
@@ -894,7 +894,7 @@ class SyncRun:
             view.notes.get(record.id, ""),
         )
         self.index_updates[side][record.id] = row
-        self.handled.add((side, record.id))
+        self.handled[side].add(record.id)
         changed = previous is None or (previous.state, previous.reason) != (state, reason)
         if action or changed:
             self.activity.append(
@@ -911,7 +911,7 @@ class SyncRun:
                 )
                 self.failures.append((side, rid, failure.reason))
             for rid, record in view.fetched.items():
-                if (side, rid) in self.handled:
+                if rid in self.handled[side]:
                     continue
                 link = view.links_by_rid.get(rid)
                 row = view.index.get(rid)

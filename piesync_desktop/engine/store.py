@@ -116,7 +116,9 @@ MIGRATIONS: list[str] = [
         INSERT INTO records_fts(records_fts, rowid, name, email, rid)
         VALUES ('delete', old.rowid, old.name, old.email, old.rid);
     END;
-    CREATE TRIGGER records_au AFTER UPDATE OF name, email, rid ON records BEGIN
+    CREATE TRIGGER records_au AFTER UPDATE OF name, email, rid ON records
+    WHEN old.name IS NOT new.name OR old.email IS NOT new.email OR old.rid IS NOT new.rid
+    BEGIN
         INSERT INTO records_fts(records_fts, rowid, name, email, rid)
         VALUES ('delete', old.rowid, old.name, old.email, old.rid);
         INSERT INTO records_fts(rowid, name, email, rid)

@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,15 +233,21 @@ class SyncRun:
             self.options.progress(phase, done, total)
 
     def _pull(self) -> dict[str, Any]:
+        """Ask both sides for their changes at once (each waits on its disk or its server)."""
         cursors: dict[str, Any] = {}
         for side in SIDES:
-            view = self.views[side]
-            self.progress(f"Reading {view.app_name}")
             cursor, old_hash = self.store.side_state(self.cid, side)
-            if old_hash != self.hash:
-                cursor = None
-            cursors[side] = cursor
-            changes = view.connector.changes(cursor)
+            cursors[side] = None if old_hash != self.hash else cursor
+        self.progress("Reading " + " and ".join(self.views[s].app_name for s in SIDES))
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pull") as pool:
+            asked = {
+                side: pool.submit(self.views[side].connector.changes, cursors[side])
+                for side in SIDES
+            }
+            answers = {side: future.result() for side, future in asked.items()}
+        for side in SIDES:
+            view = self.views[side]
+            changes = answers[side]
             view.fetched = {}
             for record in changes.records:
                 if len(view.fetched) >= FULL_RECORDS_KEPT:

@@ -59,7 +59,11 @@ class Connector(Protocol):
     def schema(self) -> AppSchema: ...
 
     def changes(self, cursor: Cursor | None) -> Changes:
-        """Records new or changed since ``cursor`` (all of them when it is None), and deletions."""
+        """Records new or changed since ``cursor`` (all of them when it is None), and deletions.
+
+        The engine asks both sides at once, each from its own thread; every other call comes
+        from the thread that runs the sync.
+        """
         ...
 
     def get(self, ids: Sequence[str]) -> list[Record | ReadFailure]:

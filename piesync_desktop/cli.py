@@ -174,6 +174,12 @@ def _connect(args: argparse.Namespace, store: Store, profile: Path, out: TextIO)
     return EXIT_OK
 
 
+def _print_json(data: object, out: TextIO) -> int:
+    json.dump(data, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+    return EXIT_OK
+
+
 def _arrow(direction: Direction) -> str:
     return {Direction.TWO_WAY: "<->", Direction.A_TO_B: "->", Direction.B_TO_A: "<-"}[direction]
 
@@ -261,9 +267,7 @@ def _health(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) 
     settings = store.connection(args.name)
     data = health.report(store, settings, search=args.search)
     if args.json:
-        json.dump(data, out, indent=2, ensure_ascii=False)
-        out.write("\n")
-        return EXIT_OK
+        return _print_json(data, out)
     print(
         f"{settings.name}: {data['in_sync']} in sync, {data['excluded']} excluded, "
         f"{data['duplicates']} duplicates, {data['failing']} failing",
@@ -295,9 +299,7 @@ def _trash(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -
     settings = store.connection(args.name)
     items = health.trash(store, settings.id or 0)
     if args.json:
-        json.dump([asdict(item) for item in items], out, indent=2, ensure_ascii=False)
-        out.write("\n")
-        return EXIT_OK
+        return _print_json([asdict(item) for item in items], out)
     if not items:
         print(f"{settings.name}: nothing to review.", file=out)
     for item in items:
@@ -331,9 +333,7 @@ def _connections(args: argparse.Namespace, store: Store, profile: Path, out: Tex
             }
         )
     if args.json:
-        json.dump(rows, out, indent=2, ensure_ascii=False)
-        out.write("\n")
-        return EXIT_OK
+        return _print_json(rows, out)
     if not rows:
         print("No connections yet.", file=out)
     for row in rows:

@@ -23,7 +23,7 @@ from piesync_desktop.engine.errors import Cancelled, SafetyBrake, SyncError
 from piesync_desktop.engine.executor import Executor, PairPlan
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.mapping import Projector, default_mappings
-from piesync_desktop.engine.matching import normalise_email
+from piesync_desktop.engine.matching import match_key
 from piesync_desktop.engine.model import (
     TRASH_TAG,
     UNSUBSCRIBES_TAG,
@@ -92,7 +92,7 @@ class SideView:
         )
 
     def match_key(self, record: Record) -> str:
-        return normalise_email(record.first(self.email_field)) if self.email_field else ""
+        return match_key(record, self.email_field)
 
     def name_of(self, rid: str) -> str:
         record = self.fetched.get(rid)

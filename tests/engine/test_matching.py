@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from piesync_desktop.engine.matching import is_plausible_email, match_key, normalise_email
+from piesync_desktop.engine.matching import match_key, normalise_email
 from piesync_desktop.engine.model import Item, Record
 
 
@@ -111,10 +111,3 @@ def test_match_key_is_empty_without_email() -> None:
     assert match_key(Record("1", {"emails": ()}), "emails") == ""
     assert match_key(Record("1", {}), "emails") == ""
     assert match_key(Record("1", {"emails": (Item("work", "a@b.com"),)}), None) == ""
-
-
-def test_is_plausible_email() -> None:
-    assert is_plausible_email(" jane@example.com ")
-    assert is_plausible_email("jane@bücher.de")
-    assert not is_plausible_email("not an email")
-    assert not is_plausible_email("foo@@bar")

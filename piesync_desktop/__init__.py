@@ -1,0 +1,1 @@
+"""piesync-desktop: keeps a person's contacts in sync between the apps they use."""

@@ -1,0 +1,1 @@
+"""The sync engine: pure Python, never imports Qt, runs and is tested without a screen."""

@@ -1,0 +1,1 @@
+"""Shared test helpers: in-memory apps and a harness around the engine."""

@@ -1,0 +1,1 @@
+"""One module per app, all behind the contract in ``base``."""

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from piesync_desktop.engine.connectors.base import AppInfo, Cursor
 from piesync_desktop.engine.connectors.vcard_codec import (
@@ -47,16 +47,18 @@ from piesync_desktop.engine.model import (
     WriteResult,
 )
 
-CURSOR_VERSION = 2
+CURSOR_VERSION = 3
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 _TEMP_MARK = ".tmp-"
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _SEPARATORS = re.compile("[" + re.escape(os.sep + (os.altsep or "") + "\0") + "]")
 _STALE_TEMP_SECONDS = 3600
 
-# A cursor entry: [mtime_ns, size, uid] for a card, [mtime_ns, size, None, reason] for a file
-# that could not be read (reported again, without reading it, for as long as it is unchanged).
-Entry = list[Any]
+# What the cursor remembers of a file: "<mtime_ns>:<size>/u/<uid>" for a card, or
+# "<mtime_ns>:<size>/f/<reason>" for a file that could not be read (reported again, without
+# reading it, for as long as it is unchanged). Kept as one string, it costs next to nothing to
+# save, load and compare.
+Entry = str
 
 
 class VCardDir:
@@ -112,14 +114,16 @@ class VCardDir:
 
     def changes(self, cursor: Cursor | None) -> Changes:
         """Changed files are parsed as the caller consumes ``records``, one at a time."""
-        known = _cursor_files(cursor)
-        files, stale = self._scan(known)
+        with _collector_paused():
+            known = _cursor_files(cursor)
+            files, stale = self._scan(known)
         listed = files.keys() | {name for name, _ in stale}
         result = Changes(total=len(listed))
         result.deleted = sorted(name for name in known if name not in listed)
         for name, entry in files.items():
-            if entry[2] is None:
-                result.failures.append(ReadFailure(name, _reason(entry), name))
+            uid, reason = _split_entry(entry)
+            if uid is None:
+                result.failures.append(ReadFailure(name, reason, name))
         self._files = files
         result.records = self._read_changed(stale, result)
         return result
@@ -196,7 +200,7 @@ class VCardDir:
                     if not S_ISREG(stat.st_mode):
                         continue
                     old = known.get(name)
-                    if old is not None and old[0] == stat.st_mtime_ns and old[1] == stat.st_size:
+                    if old is not None and old.startswith(f"{stat.st_mtime_ns}:{stat.st_size}/"):
                         unchanged[name] = old
                     else:
                         stale.append((name, (stat.st_mtime_ns, stat.st_size)))
@@ -235,10 +239,10 @@ class VCardDir:
         return data, (stat.st_mtime_ns, stat.st_size)
 
     def _entry(self, name: str, outcome: Record | ReadFailure, stat: tuple[int, int]) -> Entry:
-        stat = self._seen.get(name, stat)
+        mtime, size = self._seen.get(name, stat)
         if isinstance(outcome, Record):
-            return [stat[0], stat[1], outcome.create_key or ""]
-        return [stat[0], stat[1], None, outcome.reason]
+            return f"{mtime}:{size}/u/{_no_nul(outcome.create_key or '')}"
+        return f"{mtime}:{size}/f/{_no_nul(outcome.reason)}"
 
     # ------------------------------------------------------------------ writing
 
@@ -371,7 +375,7 @@ class VCardDir:
         stat = _parse_version(record.version)
         if stat is not None:
             self._seen[name] = stat
-            self._files[name] = [stat[0], stat[1], record.create_key or ""]
+            self._files[name] = f"{stat[0]}:{stat[1]}/u/{_no_nul(record.create_key or '')}"
 
     def _stat(self, name: str) -> tuple[int, int] | None:
         try:
@@ -458,36 +462,30 @@ def _cursor_files(cursor: Cursor | None) -> dict[str, Entry]:
         return {}  # not ours: a full listing it is
 
 
-# A cursor holds one entry per file, "name/mtime/size/u/uid" or "name/mtime/size/f/reason",
-# joined by NUL: neither "/" nor NUL can be part of a file name, and one long string is several
-# times faster to save and load than the same entries as JSON lists.
+# A cursor holds "<file name>/<entry>" per file, joined by NUL: neither "/" nor NUL can be part
+# of a file name, and one long string is many times faster to save and load than JSON lists.
 
 
 def _encode_files(files: dict[str, Entry]) -> str:
-    return "\0".join(
-        f"{name}/{e[0]}/{e[1]}/u/{_no_nul(e[2])}"
-        if e[2] is not None
-        else f"{name}/{e[0]}/{e[1]}/f/{_no_nul(_reason(e))}"
-        for name, e in files.items()
-    )
+    return "\0".join(f"{name}/{entry}" for name, entry in files.items())
 
 
 def _decode_files(text: str) -> dict[str, Entry]:
-    files: dict[str, Entry] = {}
-    for item in text.split("\0") if text else ():
-        name, mtime, size, kind, rest = item.split("/", 4)
-        files[name] = (
-            [int(mtime), int(size), rest] if kind == "u" else [int(mtime), int(size), None, rest]
-        )
+    files = dict(item.split("/", 1) for item in text.split("\0")) if text else {}
+    for entry in files.values():
+        if entry.count("/") < 2:
+            raise ValueError("not a cursor of this connector")
     return files
+
+
+def _split_entry(entry: Entry) -> tuple[str | None, str]:
+    """(the card's UID, '') for a card; (None, the reason) for a file that cannot be read."""
+    _version, kind, rest = entry.split("/", 2)
+    return (rest, "") if kind == "u" else (None, rest or "Cannot read this file")
 
 
 def _no_nul(text: str) -> str:
     return text.replace("\0", "")
-
-
-def _reason(entry: Entry) -> str:
-    return str(entry[3]) if len(entry) > 3 else "Cannot read this file"
 
 
 def _record(name: str, card: ParsedCard, stat: tuple[int, int]) -> Record:
@@ -586,7 +584,7 @@ def _uid_notes(files: dict[str, Entry]) -> list[RecordNote]:
     first: dict[str, str] = {}
     shared: dict[str, list[str]] = {}
     for name, entry in files.items():
-        uid = entry[2]
+        uid, _ = _split_entry(entry)
         if uid:
             other = first.setdefault(uid, name)
             if other is not name:

@@ -116,10 +116,6 @@ def open_connector(spec: str) -> Connector:
     return _builtin()[app][1](location)
 
 
-def app_info(app: str) -> AppInfo:
-    return _builtin()[app][0]
-
-
 def batched(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), max(1, size)):
         yield items[start : start + size]

@@ -94,6 +94,7 @@ def _builtin() -> dict[str, tuple[AppInfo, ConnectorFactory]]:
 
 
 def catalogue() -> list[AppInfo]:
+    """Every app this build can connect, by name (what the wizard's app choice lists)."""
     return sorted((info for info, _ in _builtin().values()), key=lambda info: info.name)
 
 
@@ -117,5 +118,6 @@ def open_connector(spec: str) -> Connector:
 
 
 def batched(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    """Consecutive slices of at most ``size`` items."""
     for start in range(0, len(items), max(1, size)):
         yield items[start : start + size]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from piesync_desktop.engine.sync import SyncRun
 
 Update = tuple[dict[str, Value], frozenset[str], frozenset[str]]
+UPDATE_ROWS_PER_COMMIT = 10_000
 
 
 @dataclass(slots=True)
@@ -239,7 +240,8 @@ class Executor:
                         plan.link,
                         action="updated",
                     )
-            self.run.flush()
+            # An update is safe to redo, so its bookkeeping need not be committed batch by batch.
+            self.run.flush(at_least=UPDATE_ROWS_PER_COMMIT)
 
     def _update_failed(self, plan: PairPlan, target: str, result: WriteResult | None) -> None:
         plan.failed = True

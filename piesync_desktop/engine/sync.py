@@ -950,8 +950,13 @@ class SyncRun:
     def clear_journal(self, side: str, keys: list[str]) -> None:
         self.journal_done[side].extend(keys)
 
-    def flush(self) -> None:
-        """Commit what the run has decided so far, in one transaction."""
+    def flush(self, at_least: int = 0) -> None:
+        """Commit what the run has decided so far, in one transaction.
+
+        With ``at_least``, only once that many index and activity rows are waiting.
+        """
+        if at_least and sum(map(len, self.index_updates.values())) + len(self.activity) < at_least:
+            return
         with self.store.transaction():
             for side in SIDES:
                 self.store.drop_index(self.cid, side, self.index_drops[side])

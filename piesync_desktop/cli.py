@@ -287,9 +287,10 @@ def _health(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) 
     for contact in data["contacts"]:
         if contact["state"] != "in_sync" or args.search:
             reason = f" - {contact['reason']}" if contact["reason"] else ""
+            email = f" <{contact['email']}>" if contact["email"] else ""
             print(
-                f"  [{contact['state']}] {contact['side'].upper()} {contact['name']} "
-                f"<{contact['email']}> ({contact['id']}){reason}",
+                f"  [{contact['state']}] {contact['side'].upper()} {contact['name']}{email} "
+                f"({contact['id']}){reason}",
                 file=out,
             )
     return EXIT_OK
@@ -305,8 +306,9 @@ def _trash(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -
     for item in items:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.deleted_at))
         tag = "tagged 'PieSync Trash'" if item.tagged else "not tagged"
+        email = f" <{item.email}>" if item.email else ""
         print(
-            f"{item.side.upper()} {item.name} <{item.email}> ({item.id}): deleted in "
+            f"{item.side.upper()} {item.name}{email} ({item.id}): deleted in "
             f"{item.deleted_in.upper()} on {when}, {tag}",
             file=out,
         )

@@ -9,10 +9,9 @@ A rejected record fails alone; the run goes on.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from piesync_desktop.engine.connectors.base import batched
 from piesync_desktop.engine.model import (
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 
 Update = tuple[dict[str, Value], frozenset[str], frozenset[str]]
 UPDATE_ROWS_PER_COMMIT = 10_000
-T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -85,19 +83,6 @@ def checked_fields(schema: AppSchema) -> tuple[FieldSpec, ...]:
     )
 
 
-def both_sides(call: Callable[[str], T], sides: Iterable[str]) -> dict[str, T]:
-    """``call`` for each side at once, one thread a side: each waits on its own disk or server.
-
-    Connectors are used by one thread at a time, so each side's calls stay in one worker.
-    """
-    sides = list(sides)
-    if len(sides) < 2:
-        return {side: call(side) for side in sides}
-    with ThreadPoolExecutor(max_workers=len(sides), thread_name_prefix="side") as pool:
-        futures = {side: pool.submit(call, side) for side in sides}
-        return {side: future.result() for side, future in futures.items()}
-
-
 class Executor:
     """Carries out the plans of one run."""
 
@@ -127,12 +112,8 @@ class Executor:
         self.plans.clear()
         for side in ("a", "b"):
             self._create(side, creates[side])
-        sent = both_sides(
-            lambda side: self._send_updates(side, updates[side]),
-            [side for side in ("a", "b") if updates[side]],
-        )
-        for side, batches in sent.items():
-            self._record_updates(side, batches)
+        for side in ("a", "b"):
+            self._update(side, updates[side])
         for plan in pairs:
             if plan.link is not None:
                 self._settle(plan)
@@ -236,25 +217,12 @@ class Executor:
         self.run.set_state(target, created, RecordState.IN_SYNC, "", link, action="created")
         self.run.clear_failure(source_side, plan.source.id)
 
-    def _send_updates(
-        self, target: str, queue: list[tuple[PairPlan, RecordUpdate]]
-    ) -> list[tuple[list[tuple[PairPlan, RecordUpdate]], dict[str, WriteResult]]]:
-        """Send one side's updates batch by batch (in that side's worker; no bookkeeping here)."""
+    def _update(self, target: str, queue: list[tuple[PairPlan, RecordUpdate]]) -> None:
         view = self.run.views[target]
         size = view.connector.app.capabilities.batch_size
-        sent = []
         for done, chunk in enumerate(batched(queue, size)):
             self.run.progress(f"Updating contacts in {view.app_name}", done * size, len(queue))
             results = {r.key: r for r in view.connector.update([u for _, u in chunk])}
-            sent.append((list(chunk), results))
-        return sent
-
-    def _record_updates(
-        self,
-        target: str,
-        sent: list[tuple[list[tuple[PairPlan, RecordUpdate]], dict[str, WriteResult]]],
-    ) -> None:
-        for chunk, results in sent:
             for plan, update in chunk:
                 result = results.get(update.id)
                 if plan.trash_for is not None:
@@ -263,9 +231,10 @@ class Executor:
                     self._update_failed(plan, target, result)
                 else:
                     self.run.summary.updated[target] += 1
+                    record = plan.records[target]
                     self.run.set_state(
                         target,
-                        result.record or plan.records[target],
+                        result.record or record,
                         RecordState.IN_SYNC,
                         "",
                         plan.link,

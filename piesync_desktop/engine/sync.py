@@ -13,13 +13,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from piesync_desktop.engine.connection import ConnectionSettings, Side
 from piesync_desktop.engine.connectors.base import Connector, batched
 from piesync_desktop.engine.errors import Cancelled, SafetyBrake, SyncError
-from piesync_desktop.engine.executor import Executor, PairPlan, both_sides
+from piesync_desktop.engine.executor import Executor, PairPlan
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.mapping import Projector, default_mappings
 from piesync_desktop.engine.matching import match_key
@@ -238,7 +239,12 @@ class SyncRun:
             cursor, old_hash = self.store.side_state(self.cid, side)
             cursors[side] = None if old_hash != self.hash else cursor
         self.progress("Reading " + " and ".join(self.views[s].app_name for s in SIDES))
-        answers = both_sides(lambda side: self.views[side].connector.changes(cursors[side]), SIDES)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pull") as pool:
+            asked = {
+                side: pool.submit(self.views[side].connector.changes, cursors[side])
+                for side in SIDES
+            }
+            answers = {side: future.result() for side, future in asked.items()}
         for side in SIDES:
             view = self.views[side]
             changes = answers[side]
@@ -386,28 +392,19 @@ class SyncRun:
         self._get(retry)
 
     def _get(self, wanted: dict[str, set[str]]) -> None:
-        """Read the wanted records (both sides at once) into the run's view of each side."""
-        ids: dict[str, list[str]] = {}
         for side in SIDES:
             view = self.views[side]
-            ids[side] = sorted(wanted[side] - (view.fetched.keys() - view.stubs) - view.deleted)
-
-        def read(side: str) -> list[Record | ReadFailure]:
-            connector = self.views[side].connector
-            return [item for chunk in batched(ids[side], 500) for item in connector.get(chunk)]
-
-        answers = both_sides(read, [side for side in SIDES if ids[side]])
-        for side, items in answers.items():
-            view = self.views[side]
-            for item in items:
-                if isinstance(item, Record):
-                    view.fetched[item.id] = item
-                    view.stubs.discard(item.id)
-                elif item.id in view.index or item.id in view.links_by_rid:
-                    if item.gone:
-                        view.deleted.add(item.id)
-                    else:
-                        view.unreadable[item.id] = item
+            ids = sorted(wanted[side] - (view.fetched.keys() - view.stubs) - view.deleted)
+            for chunk in batched(ids, 500):
+                for item in view.connector.get(chunk):
+                    if isinstance(item, Record):
+                        view.fetched[item.id] = item
+                        view.stubs.discard(item.id)
+                    elif item.id in view.index or item.id in view.links_by_rid:
+                        if item.gone:
+                            view.deleted.add(item.id)
+                        else:
+                            view.unreadable[item.id] = item
 
     # -- classification -----------------------------------------------------------------------
 

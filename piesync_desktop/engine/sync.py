@@ -205,9 +205,9 @@ class SyncRun:
     # -- phases ----------------------------------------------------------------------------
 
     def execute(self) -> None:
-        cursors = self.cursors = self._pull()
+        self.cursors = self._pull()
         self._load_state()
-        self._find_deletions(cursors)
+        self._find_deletions()
         self._brake()
         self._fetch_counterparts()
         self._recover_journal()
@@ -320,10 +320,10 @@ class SyncRun:
                 if rid is not None:
                     self.views[side].links_by_rid[rid] = link
 
-    def _find_deletions(self, cursors: dict[str, Any]) -> None:
+    def _find_deletions(self) -> None:
         for side in SIDES:
             view = self.views[side]
-            if cursors[side] is None:  # a full listing: what is not listed is gone
+            if self.cursors[side] is None:  # a full listing: what is not listed is gone
                 listed = view.fetched.keys() | view.unreadable.keys()
                 view.deleted |= view.index.keys() - listed
             view.deleted &= view.index.keys() | view.links_by_rid.keys()

@@ -1,9 +1,11 @@
 # Shared by scripts/install-and-run and scripts/test: apt packages and the project's venv.
 
-# What the program needs from Debian at run time (none yet beyond Python's venv module).
-RUNTIME_APT=()
-# What the tests need beyond that.
-TEST_APT=()
+# What the program needs from Debian at run time: the system libraries Qt's xcb platform loads.
+RUNTIME_APT=(libgl1 libegl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3
+    libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
+    libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1)
+# What the tests need beyond that: a virtual screen and a system tray to dock in.
+TEST_APT=(xvfb xauth trayer)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

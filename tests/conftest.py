@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import pytest
 from keyring.backend import KeyringBackend
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Qt aborts without a screen: with no X display, GUI tests draw offscreen. scripts/test runs the
+# suite under Xvfb, so real windows (and a real tray) are tested there.
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.store import Store

@@ -12,6 +12,9 @@ from piesync_desktop.engine.mapping import MappingSpec
 from piesync_desktop.engine.rules import Rule
 
 
+DEFAULT_INTERVAL_MINUTES = 5  # as PieSync polled
+
+
 class Side(enum.StrEnum):
     """One of the two apps of a connection."""
 
@@ -54,6 +57,7 @@ class ConnectionSettings:
     sync_deletions: bool = False
     sync_unsubscribes: bool = False
     paused: bool = False
+    interval_minutes: int = DEFAULT_INTERVAL_MINUTES  # how often the window syncs it
     mappings: list[MappingSpec] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     id: int | None = None

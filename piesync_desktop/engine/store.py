@@ -171,6 +171,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (connection_id, target_side, create_key)
     );
     """,
+    # 1 -> 2: how often each connection syncs; the person's Trash review decisions.
+    """
+    ALTER TABLE connections ADD COLUMN interval_minutes INTEGER NOT NULL DEFAULT 5;
+    ALTER TABLE links ADD COLUMN trash_decision TEXT;
+    ALTER TABLE links ADD COLUMN decided_at REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -361,8 +367,8 @@ class Store:
                 raise ConfigError(f"A connection named '{settings.name}' already exists.")
             cur = db.execute(
                 """INSERT INTO connections (name, a_spec, b_spec, a_account, b_account, direction,
-                   winner, avoid_duplicates, sync_deletions, sync_unsubscribes, paused, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   winner, avoid_duplicates, sync_deletions, sync_unsubscribes, paused, interval_minutes,
+                   created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     settings.name,
                     settings.a_spec,
@@ -375,6 +381,7 @@ class Store:
                     settings.sync_deletions,
                     settings.sync_unsubscribes,
                     settings.paused,
+                    settings.interval_minutes,
                     time.time(),
                 ),
             )
@@ -388,7 +395,8 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 """UPDATE connections SET direction = ?, winner = ?, avoid_duplicates = ?,
-                   sync_deletions = ?, sync_unsubscribes = ?, paused = ? WHERE id = ?""",
+                   sync_deletions = ?, sync_unsubscribes = ?, paused = ?, interval_minutes = ?
+                   WHERE id = ?""",
                 (
                     settings.direction.value,
                     settings.winner.value,
@@ -396,6 +404,7 @@ class Store:
                     settings.sync_deletions,
                     settings.sync_unsubscribes,
                     settings.paused,
+                    settings.interval_minutes,
                     settings.id,
                 ),
             )
@@ -437,6 +446,11 @@ class Store:
         ).fetchone()
         return self.account_key(row[0]), self.account_key(row[1])
 
+    def set_paused(self, name: str, paused: bool) -> None:
+        """Pause or resume a connection (a paused one is never synced by the scheduler)."""
+        self.connection(name)
+        self.db.execute("UPDATE connections SET paused = ? WHERE name = ?", (paused, name))
+
     def remove_connection(self, name: str) -> None:
         """Forget a connection's settings and state; no contact anywhere is touched."""
         settings = self.connection(name)
@@ -445,7 +459,9 @@ class Store:
             db.execute("DELETE FROM connections WHERE id = ?", (settings.id,))
 
     def _settings(self, row: sqlite3.Row | tuple) -> ConnectionSettings:
-        (cid, name, a_spec, b_spec, direction, winner, avoid, deletions, unsubscribes, paused) = row
+        (cid, name, a_spec, b_spec, direction, winner, avoid, deletions, unsubscribes, paused) = row[
+            :10
+        ]
         mappings = [
             MappingSpec(a, b, MappingKind(kind), bool(enabled), bool(custom))
             for a, b, kind, enabled, custom in self.db.execute(
@@ -470,6 +486,7 @@ class Store:
             sync_deletions=bool(deletions),
             sync_unsubscribes=bool(unsubscribes),
             paused=bool(paused),
+            interval_minutes=int(row[10]),
             mappings=mappings,
             rules=rules,
             id=cid,
@@ -763,7 +780,7 @@ class Store:
 
 
 _CONNECTION_SELECT = """SELECT id, name, a_spec, b_spec, direction, winner, avoid_duplicates,
-    sync_deletions, sync_unsubscribes, paused FROM connections"""
+    sync_deletions, sync_unsubscribes, paused, interval_minutes FROM connections"""
 
 
 def _json(value: Any) -> str:

@@ -517,3 +517,39 @@ def test_an_unloaded_link_saves_its_ids_and_keeps_its_stored_base(store: Store) 
     assert loaded.decoded_rule_keys() == ["a:k"]
     with pytest.raises(RuntimeError, match="unloaded"):
         link.decoded_base()
+
+
+def test_a_first_version_store_is_migrated_with_its_connections(profile: Path) -> None:
+    from piesync_desktop.engine.store import MIGRATIONS, _statements
+
+    path = profile / "piesync.sqlite3"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for statement in _statements(MIGRATIONS[0]):
+        raw.execute(statement)
+    raw.execute(
+        """INSERT INTO connections (name, a_spec, b_spec, direction, winner, avoid_duplicates,
+           sync_deletions, sync_unsubscribes, created_at)
+           VALUES ('old', 'vcard:/a', 'vcard:/b', 'two-way', 'a', 1, 0, 0, 0)"""
+    )
+    raw.execute("PRAGMA user_version = 1")
+    raw.close()
+    with Store(path) as store:
+        settings = store.connection("old")
+        assert settings.interval_minutes == 5
+        assert store.version == SCHEMA_VERSION
+    assert (profile / "piesync.v1.bak").exists()
+
+
+def test_interval_and_pause_are_saved(store: Store) -> None:
+    settings = ConnectionSettings("c", "vcard:/a", "vcard:/b", interval_minutes=30)
+    a = store.ensure_account("vcard", "a")
+    b = store.ensure_account("vcard", "b")
+    store.add_connection(settings, a, b)
+    assert store.connection("c").interval_minutes == 30
+    settings.interval_minutes = 60
+    store.update_connection(settings)
+    assert store.connection("c").interval_minutes == 60
+    store.set_paused("c", True)
+    assert store.connection("c").paused
+    store.set_paused("c", False)
+    assert not store.connection("c").paused

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from piesync_desktop.engine.mapping import MappingSpec
 from piesync_desktop.engine.rules import Rule
 
-
 DEFAULT_INTERVAL_MINUTES = 5  # as PieSync polled
 
 

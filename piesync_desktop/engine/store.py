@@ -367,8 +367,8 @@ class Store:
                 raise ConfigError(f"A connection named '{settings.name}' already exists.")
             cur = db.execute(
                 """INSERT INTO connections (name, a_spec, b_spec, a_account, b_account, direction,
-                   winner, avoid_duplicates, sync_deletions, sync_unsubscribes, paused, interval_minutes,
-                   created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   winner, avoid_duplicates, sync_deletions, sync_unsubscribes, paused,
+                   interval_minutes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     settings.name,
                     settings.a_spec,
@@ -459,9 +459,8 @@ class Store:
             db.execute("DELETE FROM connections WHERE id = ?", (settings.id,))
 
     def _settings(self, row: sqlite3.Row | tuple) -> ConnectionSettings:
-        (cid, name, a_spec, b_spec, direction, winner, avoid, deletions, unsubscribes, paused) = row[
-            :10
-        ]
+        (cid, name, a_spec, b_spec, direction, winner, avoid, deletions, unsubscribes) = row[:9]
+        paused, interval = row[9:11]
         mappings = [
             MappingSpec(a, b, MappingKind(kind), bool(enabled), bool(custom))
             for a, b, kind, enabled, custom in self.db.execute(
@@ -486,7 +485,7 @@ class Store:
             sync_deletions=bool(deletions),
             sync_unsubscribes=bool(unsubscribes),
             paused=bool(paused),
-            interval_minutes=int(row[10]),
+            interval_minutes=int(interval),
             mappings=mappings,
             rules=rules,
             id=cid,

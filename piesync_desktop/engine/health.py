@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from piesync_desktop.engine.connection import ConnectionSettings
+from piesync_desktop.engine.connection import ConnectionSettings, Direction
 from piesync_desktop.engine.store import RecordState, Store
 
 LISTED_STATES = (
@@ -52,11 +52,38 @@ class TrashCandidate:
     tagged: bool
 
 
+def hidden_side(store: Store, connection_id: int) -> str | None:
+    """The target of a one-way connection: its contacts that exist only there are not listed."""
+    row = store.db.execute(
+        "SELECT direction FROM connections WHERE id = ?", (connection_id,)
+    ).fetchone()
+    if row is None or row[0] == Direction.TWO_WAY:
+        return None
+    return "b" if row[0] == Direction.A_TO_B else "a"
+
+
+def _shown(store: Store, connection_id: int, alias: str = "r") -> tuple[str, list[Any]]:
+    """The SQL condition (and its parameters) that keeps a record of the index listable.
+
+    Listed states only, and in a one-way connection no record of the target that is paired with
+    nothing (only in the target: pending, but also its own duplicates and contacts without email).
+    """
+    sql = f"{alias}.state IN ({','.join('?' * len(LISTED_STATES))})"
+    params: list[Any] = [*LISTED_STATES]
+    hidden = hidden_side(store, connection_id)
+    if hidden is not None:
+        sql += f" AND NOT ({alias}.side = ? AND {alias}.link_id IS NULL)"
+        params.append(hidden)
+    return sql, params
+
+
 def counts(store: Store, connection_id: int) -> dict[str, int]:
+    shown, params = _shown(store, connection_id)
     rows = dict(
         store.db.execute(
-            "SELECT state, COUNT(*) FROM records WHERE connection_id = ? GROUP BY state",
-            (connection_id,),
+            f"SELECT r.state, COUNT(*) FROM records r WHERE r.connection_id = ? AND {shown} "
+            "GROUP BY r.state",
+            (connection_id, *params),
         ).fetchall()
     )
     return {name: rows.get(state, 0) for state, name in COUNT_NAMES.items()}
@@ -69,26 +96,53 @@ def contacts(
     search: str = "",
     limit: int = 1000,
     offset: int = 0,
+    reason: str | None = None,
 ) -> list[ContactStatus]:
-    """A page of listed contacts, optionally one state or a search on name, email or id."""
+    """A page of listed contacts: optionally one state, the failing contacts of one failure
+    reason, or a search on name, email or id; ordered by name."""
     sql = (
         "SELECT r.side, r.rid, r.name, r.email, r.state, "
         "CASE WHEN r.note != '' AND r.reason = '' THEN r.note ELSE r.reason END "
         "FROM records r"
     )
-    where = ["r.connection_id = ?", f"r.state IN ({','.join('?' * len(LISTED_STATES))})"]
-    params: list[Any] = [connection_id, *LISTED_STATES]
+    joins, where, params = _contact_filter(store, connection_id, state, search, reason)
+    sql += joins + " WHERE " + where + " ORDER BY r.name COLLATE NOCASE, r.rid LIMIT ? OFFSET ?"
+    return [ContactStatus(*row) for row in store.db.execute(sql, [*params, limit, offset])]
+
+
+def count_contacts(
+    store: Store,
+    connection_id: int,
+    state: str | None = None,
+    search: str = "",
+    reason: str | None = None,
+) -> int:
+    """How many contacts :func:`contacts` lists with the same filters, over all pages."""
+    joins, where, params = _contact_filter(store, connection_id, state, search, reason)
+    sql = f"SELECT COUNT(*) FROM records r{joins} WHERE {where}"
+    return int(store.db.execute(sql, params).fetchone()[0])
+
+
+def _contact_filter(
+    store: Store, connection_id: int, state: str | None, search: str, reason: str | None
+) -> tuple[str, str, list[Any]]:
+    """(joins, where, parameters) shared by :func:`contacts` and :func:`count_contacts`."""
+    shown, shown_params = _shown(store, connection_id)
+    joins = ""
+    where = ["r.connection_id = ?", shown]
+    params: list[Any] = [connection_id, *shown_params]
     if search.strip():
-        sql += " JOIN records_fts f ON f.rowid = r.rowid"
-        where.append("records_fts MATCH ?")
-        params.append(fts_query(search))
+        joins = " JOIN records_fts f ON f.rowid = r.rowid"
+        where.insert(0, "records_fts MATCH ?")
+        params.insert(0, fts_query(search))
+    if reason is not None:
+        state = RecordState.FAILING
+        where.append("r.reason = ?")
+        params.append(reason)
     if state:
         where.append("r.state = ?")
         params.append(state)
-    sql += " WHERE " + " AND ".join(where) + " ORDER BY r.name COLLATE NOCASE, r.rid"
-    sql += " LIMIT ? OFFSET ?"
-    params += [limit, offset]
-    return [ContactStatus(*row) for row in store.db.execute(sql, params)]
+    return joins, " AND ".join(where), params
 
 
 def fts_query(text: str) -> str:
@@ -111,22 +165,90 @@ def actions(store: Store, connection_id: int) -> dict[str, dict[str, int]]:
 
 
 def failure_reasons(store: Store, connection_id: int) -> list[dict[str, Any]]:
+    shown, params = _shown(store, connection_id)
     rows = store.db.execute(
-        """SELECT reason, COUNT(*) FROM records WHERE connection_id = ? AND state = ?
-           GROUP BY reason ORDER BY COUNT(*) DESC, reason""",
-        (connection_id, RecordState.FAILING),
+        f"""SELECT r.reason, COUNT(*) FROM records r
+            WHERE r.connection_id = ? AND r.state = ? AND {shown}
+            GROUP BY r.reason ORDER BY COUNT(*) DESC, r.reason""",
+        (connection_id, RecordState.FAILING, *params),
     )
     return [{"reason": reason, "count": count} for reason, count in rows]
 
 
-def timeline(store: Store, connection_id: int, limit: int = 100) -> list[dict[str, Any]]:
+def _activity_shown(store: Store, connection_id: int) -> tuple[str, list[Any]]:
+    """The SQL condition keeping a timeline row (alias ``t``) of a contact Health lists.
+
+    In a one-way connection a row of the target is kept when it tells of a paired contact: in
+    sync, deleted (only paired contacts get that row), or a contact paired now.
+    """
+    sql = "t.state != ?"
+    params: list[Any] = [RecordState.PENDING]
+    hidden = hidden_side(store, connection_id)
+    if hidden is not None:
+        sql += """ AND (t.side != ? OR t.state IN (?, 'deleted') OR EXISTS (
+            SELECT 1 FROM records r WHERE r.connection_id = t.connection_id AND r.side = t.side
+            AND r.rid = t.rid AND r.link_id IS NOT NULL))"""
+        params += [hidden, RecordState.IN_SYNC]
+    return sql, params
+
+
+def timeline(
+    store: Store, connection_id: int, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    """The contacts the runs processed, most recent first (``offset`` pages further back)."""
+    shown, params = _activity_shown(store, connection_id)
     rows = store.db.execute(
-        """SELECT at, side, rid, name, email, state, action, detail FROM activity
-           WHERE connection_id = ? ORDER BY id DESC LIMIT ?""",
-        (connection_id, limit),
+        f"""SELECT t.at, t.side, t.rid, t.name, t.email, t.state, t.action, t.detail
+            FROM activity t WHERE t.connection_id = ? AND {shown}
+            ORDER BY t.id DESC LIMIT ? OFFSET ?""",
+        (connection_id, *params, limit, offset),
     )
     keys = ("at", "side", "id", "name", "email", "state", "action", "detail")
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def _action_rows(store: Store, connection_id: int, side: str, action: str) -> tuple[str, list[Any]]:
+    """The query of the distinct contacts behind an action figure, latest action first."""
+    if action not in ("created", "updated"):
+        raise ValueError(f"unknown action {action!r} (created or updated)")
+    shown, params = _activity_shown(store, connection_id)
+    sql = f"""SELECT t.side, t.rid, MAX(t.id) AS last FROM activity t
+              WHERE t.connection_id = ? AND t.side = ? AND t.action = ? AND {shown}
+              GROUP BY t.rid"""
+    return sql, [connection_id, side, action, *params]
+
+
+def action_contacts(
+    store: Store,
+    connection_id: int,
+    side: str,
+    action: str,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[ContactStatus]:
+    """The contacts ``created`` or ``updated`` in ``side`` by the runs, most recent first.
+
+    Read from the timeline (which keeps the latest rows only), each contact once, with its
+    state now (or as the timeline last saw it, if it is gone from the app since).
+    """
+    actions_sql, params = _action_rows(store, connection_id, side, action)
+    rows = store.db.execute(
+        f"""SELECT x.side, x.rid, COALESCE(r.name, t.name), COALESCE(r.email, t.email),
+            COALESCE(r.state, t.state), COALESCE(
+              CASE WHEN r.note != '' AND r.reason = '' THEN r.note ELSE r.reason END, t.detail)
+            FROM ({actions_sql}) x
+            JOIN activity t ON t.id = x.last
+            LEFT JOIN records r ON r.connection_id = ? AND r.side = x.side AND r.rid = x.rid
+            ORDER BY x.last DESC LIMIT ? OFFSET ?""",
+        (*params, connection_id, limit, offset),
+    )
+    return [ContactStatus(*row) for row in rows]
+
+
+def count_action_contacts(store: Store, connection_id: int, side: str, action: str) -> int:
+    """How many distinct contacts :func:`action_contacts` lists, over all pages."""
+    actions_sql, params = _action_rows(store, connection_id, side, action)
+    return int(store.db.execute(f"SELECT COUNT(*) FROM ({actions_sql})", params).fetchone()[0])
 
 
 def last_run(store: Store, connection_id: int) -> dict[str, Any] | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from helpers.engine import make_pair
 
 from piesync_desktop.engine import health
@@ -67,3 +70,154 @@ def test_trash_lists_where_and_when(store, locks):
     [item] = health.trash(store, pair.settings.id)
     assert (item.side, item.name, item.deleted_in, item.tagged) == ("b", "Gone", "a", True)
     assert item.deleted_at > 0
+
+
+def test_contacts_of_one_failure_reason(store, locks):
+    pair = make_pair(store, locks)
+    pair.cb.reject = lambda f: (
+        "LIMIT: too many contacts"
+        if "Limit" in str(f)
+        else ("Phone is invalid" if "Phone" in str(f) else None)
+    )
+    pair.a.add(full_name="Limit One", emails="l1@example.com")
+    pair.a.add(full_name="Limit Two", emails="l2@example.com")
+    pair.a.add(full_name="Phone Three", emails="p3@example.com")
+    pair.a.add(full_name="Fine Four", emails="f4@example.com")
+    pair.sync()
+    cid = pair.settings.id
+    reasons = {r["reason"]: r["count"] for r in health.failure_reasons(store, cid)}
+    limit = "Memory CRM refused to create it: LIMIT: too many contacts"
+    phone = "Memory CRM refused to create it: Phone is invalid"
+    assert reasons == {limit: 2, phone: 1}
+    limited = health.contacts(store, cid, reason=limit)
+    assert [(c.name, c.state, c.reason) for c in limited] == [
+        ("Limit One", "failing", limit),
+        ("Limit Two", "failing", limit),
+    ]
+    assert [c.name for c in health.contacts(store, cid, reason=phone)] == ["Phone Three"]
+    assert health.count_contacts(store, cid, reason=limit) == 2
+    assert health.contacts(store, cid, reason="no such reason") == []
+    assert [c.name for c in health.contacts(store, cid, reason=limit, search="two")] == [
+        "Limit Two"
+    ]
+
+
+def test_count_contacts_matches_the_pages(store, locks):
+    pair = make_pair(store, locks)
+    for number in range(7):
+        pair.a.add(full_name=f"Person {number}", emails=f"p{number}@example.com")
+    pair.a.add(full_name="Person Without Mail")
+    pair.sync()
+    cid = pair.settings.id
+    assert health.count_contacts(store, cid) == 15
+    assert health.count_contacts(store, cid, state="in_sync") == 14
+    assert health.count_contacts(store, cid, state="excluded") == 1
+    assert health.count_contacts(store, cid, search="person") == 15
+    assert health.count_contacts(store, cid, search="p3") == 2
+    pages = [health.contacts(store, cid, limit=4, offset=start) for start in range(0, 16, 4)]
+    assert [len(page) for page in pages] == [4, 4, 4, 3]
+    listed = [(c.side, c.id) for page in pages for c in page]
+    assert len(set(listed)) == 15
+    assert listed == [(c.side, c.id) for c in health.contacts(store, cid)]
+
+
+def test_action_contacts_list_who_was_created_or_updated(store, locks):
+    pair = make_pair(store, locks)
+    ann = pair.a.add(full_name="Ann", emails="ann@example.com")
+    pair.a.add(full_name="Ben", emails="ben@example.com")
+    pair.b.add(full_name="Cas", emails="cas@example.com")
+    pair.sync()
+    cid = pair.settings.id
+    created_b = health.action_contacts(store, cid, "b", "created")
+    assert {c.name for c in created_b} == {"Ann", "Ben"}
+    assert all(c.side == "b" and c.state == "in_sync" for c in created_b)
+    assert [c.name for c in health.action_contacts(store, cid, "a", "created")] == ["Cas"]
+    assert health.count_action_contacts(store, cid, "b", "created") == 2
+    assert health.action_contacts(store, cid, "b", "updated") == []
+
+    ann_in_b = next(c.id for c in created_b if c.name == "Ann")
+    for title in ("Boss", "Chief"):  # two updates of one contact: listed once
+        pair.a.put(replace(pair.a.records[ann.id], fields={**ann.fields, "title": title}))
+        pair.sync()
+    ben = next(r for r in pair.a.records.values() if r.fields.get("full_name") == "Ben")
+    pair.a.put(replace(ben, fields={**ben.fields, "title": "Baker"}))
+    pair.sync()
+    updated = health.action_contacts(store, cid, "b", "updated")
+    assert [c.name for c in updated] == ["Ben", "Ann"]  # the latest update first
+    assert updated[1].id == ann_in_b
+    assert health.actions(store, cid)["b"]["updated"] == 3
+    assert health.count_action_contacts(store, cid, "b", "updated") == 2
+    assert [c.name for c in health.action_contacts(store, cid, "b", "updated", 1, 1)] == ["Ann"]
+
+
+def test_action_contacts_refuse_an_unknown_action(store, locks):
+    pair = make_pair(store, locks)
+    with pytest.raises(ValueError, match="deleted"):
+        health.action_contacts(store, pair.settings.id, "a", "deleted")
+
+
+def test_timeline_pages_most_recent_first(store, locks):
+    pair = make_pair(store, locks)
+    for number in range(5):
+        pair.a.add(full_name=f"Early {number}", emails=f"e{number}@example.com")
+    pair.sync()
+    pair.a.add(full_name="Late", emails="late@example.com")
+    pair.sync()
+    cid = pair.settings.id
+    whole = health.timeline(store, cid)
+    assert whole[0]["name"] == "Late"
+    assert [row["id"] for row in health.timeline(store, cid, limit=3, offset=2)] == [
+        row["id"] for row in whole[2:5]
+    ]
+    assert health.timeline(store, cid, limit=5, offset=len(whole)) == []
+
+
+def test_one_way_hides_target_only_contacts_everywhere(store, locks):
+    pair = make_pair(store, locks, direction=Direction.A_TO_B)
+    pair.cb.reject = lambda f: "Refused" if "Rejected" in str(f) else None
+    pair.a.add(full_name="Source", emails="s@example.com")
+    pair.a.add(full_name="Rejected Source", emails="r@example.com")
+    pair.a.add(full_name="Source Without Mail")
+    pair.b.add(full_name="Target Only", emails="t@example.com")
+    pair.b.add(full_name="Target Without Mail")
+    pair.b.add(full_name="Target Twin", emails="t@example.com")
+    pair.b.add(full_name="Target Source Twin", emails="s@example.com")
+    pair.b.add(full_name="Target Source Twin Again", emails="s@example.com")
+    pair.sync()
+    pair.sync()
+    cid = pair.settings.id
+    target_only = {"Target Only", "Target Without Mail", "Target Twin", "Target Source Twin Again"}
+    # the target's own duplicates and contacts without email are really in the index
+    assert {row.name for row in store.index(cid, "b").values()} >= target_only
+    assert health.counts(store, cid) == {
+        "in_sync": 2,
+        "excluded": 1,
+        "duplicates": 0,
+        "failing": 1,
+    }
+    listed = {(c.side, c.name) for c in health.contacts(store, cid)}
+    assert listed == {
+        ("a", "Source"),
+        ("b", "Source"),  # the target contact paired with it took its name
+        ("a", "Rejected Source"),
+        ("a", "Source Without Mail"),
+    }
+    assert health.count_contacts(store, cid) == 4
+    assert health.contacts(store, cid, search="target") == []
+    assert health.count_contacts(store, cid, search="t@example.com") == 0
+    assert [r["count"] for r in health.failure_reasons(store, cid)] == [1]
+    timeline_names = {row["name"] for row in health.timeline(store, cid)}
+    assert timeline_names and not timeline_names & target_only
+    assert all(row["state"] != "pending" for row in health.timeline(store, cid))
+
+
+def test_one_way_keeps_a_target_contact_once_it_is_paired(store, locks):
+    pair = make_pair(store, locks, direction=Direction.A_TO_B)
+    pair.b.add(full_name="Waiting In Target", emails="w@example.com")
+    pair.sync()
+    cid = pair.settings.id
+    assert health.contacts(store, cid) == []
+    pair.a.add(full_name="Waiting In Target", emails="w@example.com")
+    pair.sync()
+    assert {c.side for c in health.contacts(store, cid, search="waiting")} == {"a", "b"}
+    assert {row["side"] for row in health.timeline(store, cid)} == {"a", "b"}

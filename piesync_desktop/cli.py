@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from piesync_desktop import paths
-from piesync_desktop.engine import health
+from piesync_desktop.engine import connection_setup, health
 from piesync_desktop.engine.connection import ConnectionSettings, Direction, Side
 from piesync_desktop.engine.connectors.base import open_connector
-from piesync_desktop.engine.errors import ConfigError, ConnectorError, SyncError
+from piesync_desktop.engine.errors import ConfigError, SyncError
 from piesync_desktop.engine.locks import AccountLocks
-from piesync_desktop.engine.mapping import default_mappings
-from piesync_desktop.engine.rules import default_rules
 from piesync_desktop.engine.store import RunSummary, Store
 from piesync_desktop.engine.sync import RunOptions, run_sync
 
@@ -135,37 +133,23 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 
 def _connect(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
-    a, b = open_connector(args.a), open_connector(args.b)
-    for connector in (a, b):
-        try:
-            connector.open()
-        except ConnectorError as exc:
-            raise ConfigError(exc.message) from exc
-    if a.account_key == b.account_key and a.location == b.location:
-        raise ConfigError("Both sides name the same address book; pick two different ones.")
-    settings = ConnectionSettings(
-        name=args.name,
-        a_spec=args.a,
-        b_spec=args.b,
+    a, b = connection_setup.validate_new_connection(args.a, args.b)
+    mappings, rules = connection_setup.default_setup(a, b)
+    a_side = connection_setup.SideChoice.of(args.a, a)
+    b_side = connection_setup.SideChoice.of(args.b, b)
+    settings = connection_setup.build_settings(
+        args.name,
+        a_side,
+        b_side,
         direction=Direction(args.direction),
         winner=Side(args.winner),
         avoid_duplicates=not args.allow_no_email,
         sync_deletions=args.sync_deletions,
         sync_unsubscribes=args.sync_unsubscribes,
+        mappings=mappings,
+        rules=rules,
     )
-    for side, connector in (("a", a), ("b", b)):
-        caps = connector.app.capabilities
-        if args.sync_deletions and not caps.tags:
-            raise ConfigError(f"Sync Deletions needs tags in {connector.app.name} ({side}).")
-        if args.sync_unsubscribes and not (caps.tags or caps.unsubscribes):
-            raise ConfigError(f"Sync Unsubscribes is not available for {connector.app.name}.")
-    settings.mappings = default_mappings(
-        a.schema(), b.schema(), a.app.capabilities.tags, b.app.capabilities.tags
-    )
-    settings.rules = default_rules()
-    a_account = store.ensure_account(a.app.key, a.account_key, a.location)
-    b_account = store.ensure_account(b.app.key, b.account_key, b.location)
-    store.add_connection(settings, a_account, b_account)
+    connection_setup.save_new_connection(store, settings, a_side, b_side)
     print(
         f"Connection '{settings.name}' created: {args.a} {_arrow(settings.direction)} "
         f"{args.b}. Run: piesync-desktop sync {settings.name}",

@@ -48,6 +48,7 @@ class SyncScheduler(QObject):
         self._connections: dict[str, Scheduled] = {}
         self._due: dict[str, float] = {}
         self._paused = False
+        self._started = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.check_due)
@@ -73,10 +74,13 @@ class SyncScheduler(QObject):
         return self._due.get(name)
 
     def start(self) -> None:
+        """Begin scheduling: whatever is due (every connection, at start-up) starts now."""
+        self._started = True
         self._heartbeat.start()
         self.check_due()
 
     def stop(self) -> None:
+        self._started = False
         self._timer.stop()
         self._heartbeat.stop()
 
@@ -137,7 +141,7 @@ class SyncScheduler(QObject):
             for name, scheduled in self._connections.items()
             if not scheduled.paused and name in self._due
         ]
-        if not waiting or self._paused:
+        if not waiting or self._paused or not self._started:
             self._timer.stop()
             return
         delay_ms = max(0, int((min(waiting) - self.clock()) * 1000))

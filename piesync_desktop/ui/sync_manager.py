@@ -184,7 +184,10 @@ class SyncManager(QObject):
 
     @Slot(object)
     def _on_finished(self, result: RunResult) -> None:
-        thread, _worker = self._runs.pop(result.connection)
+        run = self._runs.pop(result.connection, None)
+        if run is None:
+            return  # the manager was shut down and has already waited for this run
+        thread, _worker = run
         thread.quit()
         thread.wait()
         status = self.status(result.connection)

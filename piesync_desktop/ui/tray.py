@@ -92,7 +92,7 @@ class Tray(QObject):
     @Slot()
     def rebuild_menu(self) -> None:
         self.menu.clear()
-        self.menu.addAction(icon("piesync-desktop"), "Open PieSync Desktop", self.open_requested)
+        self.menu.addAction(icon("piesync-desktop"), "Open PieSync Desktop", self.open_requested.emit)
         sync_all = self.menu.addAction(icon("action-sync"), "Sync all now")
         sync_all.triggered.connect(self.scheduler.run_all_now)
         sync_all.setEnabled(bool(self.scheduler.names))
@@ -103,7 +103,7 @@ class Tray(QObject):
             pause = self.menu.addAction(icon("action-pause"), "Pause syncing")
             pause.triggered.connect(lambda: self.scheduler.set_paused(True))
         self.menu.addSeparator()
-        self.menu.addAction("Quit", self.quit_requested)
+        self.menu.addAction("Quit", self.quit_requested.emit)
 
     @Slot(QSystemTrayIcon.ActivationReason)
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:

@@ -23,3 +23,51 @@ def store_tasks(qtbot, profile: Path) -> Iterator[StoreTasks]:
     tasks = StoreTasks(profile / "piesync.sqlite3")
     yield tasks
     tasks.shutdown()
+
+
+@pytest.fixture(scope="session")
+def system_tray():
+    """A real system tray (Debian's trayer) on the test's X display, for the tray icon to dock in.
+
+    Tray tests need an X server: scripts/test runs the suite under Xvfb. Without a display (a
+    developer's plain ``pytest`` offscreen) they are skipped, saying why.
+    """
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+    if not os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        pytest.skip("no X display: run the suite with scripts/test (it starts Xvfb)")
+    if shutil.which("trayer") is None:
+        pytest.skip("trayer is not installed (scripts/test installs it)")
+    app = QApplication.instance() or QApplication([])
+    process = subprocess.Popen(
+        [
+            "trayer",
+            "--edge",
+            "top",
+            "--align",
+            "right",
+            "--widthtype",
+            "pixel",
+            "--width",
+            "120",
+            "--height",
+            "24",
+            "--transparent",
+            "false",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not QSystemTrayIcon.isSystemTrayAvailable() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.05)
+    assert QSystemTrayIcon.isSystemTrayAvailable(), "trayer started but no tray appeared"
+    yield process
+    process.terminate()
+    process.wait(5)

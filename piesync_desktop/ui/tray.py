@@ -92,7 +92,9 @@ class Tray(QObject):
     @Slot()
     def rebuild_menu(self) -> None:
         self.menu.clear()
-        self.menu.addAction(icon("piesync-desktop"), "Open PieSync Desktop", self.open_requested.emit)
+        self.menu.addAction(
+            icon("piesync-desktop"), "Open PieSync Desktop", self.open_requested.emit
+        )
         sync_all = self.menu.addAction(icon("action-sync"), "Sync all now")
         sync_all.triggered.connect(self.scheduler.run_all_now)
         sync_all.setEnabled(bool(self.scheduler.names))

@@ -4,8 +4,9 @@
 RUNTIME_APT=(libgl1 libegl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3
     libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
     libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1)
-# What the tests need beyond that: a virtual screen and a system tray to dock in.
-TEST_APT=(xvfb xauth trayer)
+# What the tests need beyond that: a virtual screen, a system tray to dock in, and xdotool and
+# ImageMagick to drive the real window and take its screenshot.
+TEST_APT=(xvfb xauth trayer xdotool imagemagick)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -3,7 +3,8 @@
 Every write is checked against the target's schema first, so what an app would refuse becomes a
 failure with a reason a person understands. Creates are journalled before they are sent. After
 each batch the links, the record index, the activity and the failures are committed together.
-A rejected record fails alone; the run goes on.
+A rejected record fails alone; the run goes on. The person's Trash review choices are carried out
+last: Keep as an update that removes 'PieSync Trash', Delete as the only delete the engine makes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from piesync_desktop.engine.model import (
     WriteResult,
     is_empty,
 )
-from piesync_desktop.engine.store import Link, RecordState
+from piesync_desktop.engine.store import Link, RecordState, TrashDecision
 
 if TYPE_CHECKING:
     from piesync_desktop.engine.rules import Rule
@@ -53,6 +54,7 @@ class PairPlan:
     create_fields: dict[str, Value] = field(default_factory=dict)
     create_tags: frozenset[str] = frozenset()
     trash_for: str | None = None  # a deletion: the side whose counterpart gets 'PieSync Trash'
+    decision: TrashDecision | None = None  # Trash review: ``records`` holds the one contact
     failed: bool = False
 
 
@@ -95,6 +97,7 @@ class Executor:
         """Carry out the plans; the list is consumed, so what is done can be forgotten."""
         creates: dict[str, deque[PairPlan]] = {"a": deque(), "b": deque()}
         updates: dict[str, list[tuple[PairPlan, RecordUpdate]]] = {"a": [], "b": []}
+        deletes: dict[str, list[PairPlan]] = {"a": [], "b": []}
         pairs: list[PairPlan] = []
         for plan in self.plans:
             if plan.source is not None and plan.source_side is not None:
@@ -106,6 +109,8 @@ class Executor:
                     updates[plan.trash_for].append(
                         (plan, RecordUpdate(rid, add_tags=frozenset({TRASH_TAG})))
                     )
+            elif plan.decision is not None:
+                self._queue_decision(plan, updates, deletes)
             else:
                 self._queue_updates(plan, updates)
                 pairs.append(plan)
@@ -114,6 +119,8 @@ class Executor:
             self._create(side, creates[side])
         for side in ("a", "b"):
             self._update(side, updates[side])
+        for side in ("a", "b"):
+            self._delete(side, deletes[side])
         for plan in pairs:
             if plan.link is not None:
                 self._settle(plan)
@@ -162,6 +169,23 @@ class Executor:
             queue[target].append(
                 (plan, RecordUpdate(record.id, fields, add, remove, record.version))
             )
+
+    def _queue_decision(
+        self,
+        plan: PairPlan,
+        updates: dict[str, list[tuple[PairPlan, RecordUpdate]]],
+        deletes: dict[str, list[PairPlan]],
+    ) -> None:
+        [(side, record)] = plan.records.items()
+        if plan.decision is TrashDecision.DELETE:
+            deletes[side].append(plan)
+        elif TRASH_TAG in record.tags:
+            untag = frozenset({TRASH_TAG})
+            updates[side].append(
+                (plan, RecordUpdate(record.id, remove_tags=untag, version=record.version))
+            )
+        else:  # never tagged (Sync Deletions off, or the tag could not be set): nothing to write
+            self.run.trash_kept(plan, side, record, wrote=False)
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -227,6 +251,8 @@ class Executor:
                 result = results.get(update.id)
                 if plan.trash_for is not None:
                     self._trashed(plan, target, result)
+                elif plan.decision is not None:
+                    self._kept(plan, target, result)
                 elif result is None or result.error or result.conflict:
                     self._update_failed(plan, target, result)
                 else:
@@ -263,6 +289,44 @@ class Executor:
             self.run.summary.updated[target] += 1
         self.run.touch(plan.link)
         self.run.mark_deleted_counterpart(plan.link)
+
+    def _kept(self, plan: PairPlan, target: str, result: WriteResult | None) -> None:
+        record = plan.records[target]
+        if result is not None and not result.error and not result.conflict:
+            self.run.trash_kept(plan, target, result.record or record, wrote=True)
+            return
+        view = self.run.views[target]
+        if result is not None and result.conflict:
+            reason = (
+                f"Changed in {view.app_name} while syncing; Keep (Trash review) is carried out "
+                "on the next run."
+            )
+        else:
+            error = result.error if result and result.error else "no answer for this contact"
+            reason = f"{view.connector.app.name} refused to remove '{TRASH_TAG}': {error}"
+        self._fail(target, record, reason, plan.link)
+
+    def _delete(self, side: str, plans: list[PairPlan]) -> None:
+        """Delete, as the person chose in Trash review; what the app refuses stays chosen."""
+        view = self.run.views[side]
+        size = view.connector.app.capabilities.batch_size
+        for done, chunk in enumerate(batched(plans, size)):
+            self.run.progress(f"Deleting contacts in {view.app_name}", done * size, len(plans))
+            results = {r.key: r for r in view.connector.delete([p.records[side].id for p in chunk])}
+            for plan in chunk:
+                record = plan.records[side]
+                result = results.get(record.id)
+                if result is not None and not result.error:
+                    self.run.trash_deleted(plan, side)
+                    continue
+                error = result.error if result and result.error else "no answer for this contact"
+                self._fail(
+                    side,
+                    record,
+                    f"{view.connector.app.name} refused to delete it: {error}",
+                    plan.link,
+                )
+            self.run.flush()  # a delete cannot be undone: record it at once
 
     def _settle(self, plan: PairPlan) -> None:
         """After a pair's writes: new base if all succeeded, states, failures cleared."""

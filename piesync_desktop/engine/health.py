@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from piesync_desktop.engine.connection import ConnectionSettings, Direction
-from piesync_desktop.engine.store import RecordState, Store
+from piesync_desktop.engine.connectors.base import catalogue
+from piesync_desktop.engine.store import TRASH_KEPT, RecordState, Store
 
 LISTED_STATES = (
     RecordState.IN_SYNC,
@@ -50,6 +51,10 @@ class TrashCandidate:
     deleted_in: str  # the side where the person deleted it
     deleted_at: float
     tagged: bool
+    connection: str = ""
+    app: str = ""  # app and location where the contact remains: "vCard folder (/home/me/work)"
+    deleted_app: str = ""  # app and location where it was deleted
+    decision: str | None = None  # a TrashDecision the next sync carries out
 
 
 def hidden_side(store: Store, connection_id: int) -> str | None:
@@ -263,24 +268,62 @@ def last_run(store: Store, connection_id: int) -> dict[str, Any] | None:
 
 
 def trash(store: Store, connection_id: int) -> list[TrashCandidate]:
+    """The contacts of one connection whose counterpart was deleted, most recent first."""
+    return _trash_candidates(store, "l.connection_id = ?", [connection_id])
+
+
+def all_trash(store: Store, limit: int | None = None, offset: int = 0) -> list[TrashCandidate]:
+    """Trash review: every connection's contacts whose counterpart was deleted, still there and
+    not kept yet, most recent deletion first (a page of them with ``limit``)."""
+    return _trash_candidates(store, "1", [], limit, offset)
+
+
+def app_label(spec: str) -> str:
+    """How a sync run names a side: ``vcard:/home/me/work`` is "vCard folder (/home/me/work)"."""
+    key, _, location = spec.partition(":")
+    name = next((info.name for info in catalogue() if info.key == key), key)
+    return f"{name} ({location})"
+
+
+def _trash_candidates(
+    store: Store, where: str, params: list[Any], limit: int | None = None, offset: int = 0
+) -> list[TrashCandidate]:
+    # Only survivors still indexed: one deleted since is no longer anything to review.
     rows = store.db.execute(
-        """SELECT l.deleted_side, l.a_id, l.b_id, l.deleted_at, l.trash_tagged,
-           r.name, r.email FROM links l
-           LEFT JOIN records r ON r.connection_id = l.connection_id
+        f"""SELECT l.deleted_side, CASE l.deleted_side WHEN 'a' THEN l.b_id ELSE l.a_id END,
+           l.deleted_at, l.trash_tagged, l.trash_decision, r.name, r.email, c.name, c.a_spec,
+           c.b_spec FROM links l
+           JOIN connections c ON c.id = l.connection_id
+           JOIN records r ON r.connection_id = l.connection_id
              AND r.side = CASE l.deleted_side WHEN 'a' THEN 'b' ELSE 'a' END
              AND r.rid = CASE l.deleted_side WHEN 'a' THEN l.b_id ELSE l.a_id END
-           WHERE l.connection_id = ? AND l.deleted_side IS NOT NULL
-           ORDER BY l.deleted_at DESC""",
-        (connection_id,),
+           WHERE {where} AND l.deleted_side IS NOT NULL
+             AND (l.trash_decision IS NULL OR l.trash_decision != ?)
+           ORDER BY l.deleted_at DESC, l.connection_id, l.id LIMIT ? OFFSET ?""",
+        [*params, TRASH_KEPT, -1 if limit is None else limit, offset],
     )
+    labels: dict[str, str] = {}
     out = []
-    for deleted, a_id, b_id, at, tagged, name, email in rows:
+    for deleted, rid, at, tagged, decision, name, email, connection, a_spec, b_spec in rows:
         side = "b" if deleted == "a" else "a"
-        rid = b_id if side == "b" else a_id
-        if rid is None:
-            continue
+        specs = {"a": a_spec, "b": b_spec}
+        for spec in specs.values():
+            if spec not in labels:
+                labels[spec] = app_label(spec)
         out.append(
-            TrashCandidate(side, rid, name or rid, email or "", deleted, at or 0.0, bool(tagged))
+            TrashCandidate(
+                side,
+                rid,
+                name or rid,
+                email or "",
+                deleted,
+                at or 0.0,
+                bool(tagged),
+                connection,
+                labels[specs[side]],
+                labels[specs[deleted]],
+                decision,
+            )
         )
     return out
 

@@ -10,6 +10,7 @@ journal of creates in flight. WAL mode, one ``sqlite3.Connection`` per thread, t
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import shutil
 import sqlite3
@@ -189,6 +190,22 @@ class StoreError(SyncError):
     title = "Cannot open the profile"
 
 
+class TrashDecision(enum.StrEnum):
+    """What the person chose in Trash review for a contact whose counterpart was deleted.
+
+    Stored in ``links.trash_decision`` until the next sync carries it out; a carried-out Keep
+    stays there as :data:`TRASH_KEPT` (the contact left the review and is never tagged again),
+    a carried-out Delete forgets the link.
+    """
+
+    KEEP = "keep"
+    DELETE = "delete"
+
+
+TRASH_KEPT = "kept"
+PENDING_DECISIONS = (TrashDecision.KEEP.value, TrashDecision.DELETE.value)
+
+
 class RecordState:
     """The states of an indexed record (the lists of Health)."""
 
@@ -225,6 +242,7 @@ class Link:
     deleted_at: float | None = None
     trash_tagged: bool = False
     rule_keys: list[str] | str | None = field(default_factory=list)  # "a:<k>"/"b:<k>" matched
+    trash_decision: str | None = None  # a TrashDecision waiting for this run, or TRASH_KEPT
 
     def decoded_base(self) -> dict[str, Any]:
         """The base, decoded on first use: most links are never looked at in a run."""
@@ -597,8 +615,8 @@ class Store:
         b_ids: Iterable[str] | None = None,
     ) -> dict[int, Link]:
         """All links of a connection, or those touching the given record ids."""
-        sql = """SELECT id, a_id, b_id, base, deleted_side, deleted_at, trash_tagged, rule_keys
-                 FROM links WHERE connection_id = ?"""
+        sql = """SELECT id, a_id, b_id, base, deleted_side, deleted_at, trash_tagged, rule_keys,
+                 trash_decision FROM links WHERE connection_id = ?"""
         if a_ids is None and b_ids is None:
             rows: Iterable[tuple] = self.db.execute(sql, (connection_id,))
         else:
@@ -607,19 +625,87 @@ class Store:
                 *self._chunked(sql + " AND b_id IN ({})", (connection_id,), b_ids or ()),
             ]
         return {
-            row[0]: Link(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
+            row[0]: Link(*row[:6], bool(row[6]), row[7], row[8])  # type: ignore[misc]
             for row in rows
         }
 
     def untagged_trash_links(self, connection_id: int) -> list[tuple[str, str]]:
-        """(deleted side, survivor id) of deletions whose survivor is not tagged yet."""
+        """(deleted side, survivor id) of deletions whose survivor is not tagged yet (and that
+        the person has not decided on in Trash review)."""
         rows = self.db.execute(
             """SELECT deleted_side, CASE deleted_side WHEN 'a' THEN b_id ELSE a_id END
                FROM links WHERE connection_id = ? AND deleted_side IS NOT NULL
-               AND trash_tagged = 0""",
+               AND trash_tagged = 0 AND trash_decision IS NULL""",
             (connection_id,),
         )
         return [(side, rid) for side, rid in rows if rid is not None]
+
+    def pending_trash_decisions(self, connection_id: int) -> list[tuple[str, str]]:
+        """(deleted side, survivor id) of the Trash review decisions the next run carries out."""
+        rows = self.db.execute(
+            """SELECT deleted_side, CASE deleted_side WHEN 'a' THEN b_id ELSE a_id END
+               FROM links WHERE connection_id = ? AND deleted_side IS NOT NULL
+               AND trash_decision IN (?, ?)""",
+            (connection_id, *PENDING_DECISIONS),
+        )
+        return [(side, rid) for side, rid in rows if rid is not None]
+
+    def decide_trash(
+        self, connection_id: int, side: str, rid: str, decision: TrashDecision | None
+    ) -> None:
+        """Record the person's Trash review choice for the contact ``rid`` of ``side`` (the side
+        where it remains); the next sync carries it out. None withdraws a choice not yet carried
+        out. Raises ConfigError when that contact is not waiting in this connection's review."""
+        if side not in ("a", "b"):
+            raise ConfigError(f"'{side}' is not a side of a connection (a or b).")
+        deleted_side = "b" if side == "a" else "a"
+        with self.transaction() as db:
+            row = db.execute(
+                f"""SELECT l.id, l.trash_decision FROM links l
+                    JOIN records r ON r.connection_id = l.connection_id AND r.side = ?
+                      AND r.rid = l.{side}_id
+                    WHERE l.connection_id = ? AND l.deleted_side = ? AND l.{side}_id = ?""",
+                (side, connection_id, deleted_side, rid),
+            ).fetchone()
+            if row is None or row[1] == TRASH_KEPT:
+                name = db.execute(
+                    "SELECT name FROM connections WHERE id = ?", (connection_id,)
+                ).fetchone()
+                where = f"connection '{name[0]}'" if name else "this connection"
+                raise ConfigError(
+                    f"Contact {rid} in {side.upper()} is not waiting in the Trash review of "
+                    f"{where}: only a contact whose counterpart was deleted can be kept or "
+                    "deleted there."
+                )
+            db.execute(
+                """UPDATE links SET trash_decision = ?, decided_at = ?
+                   WHERE connection_id = ? AND id = ?""",
+                (
+                    None if decision is None else TrashDecision(decision).value,
+                    None if decision is None else time.time(),
+                    connection_id,
+                    row[0],
+                ),
+            )
+
+    def settle_trash_decisions(
+        self, connection_id: int, settled: Iterable[tuple[int, str, str | None]]
+    ) -> None:
+        """(link id, decision carried out, what it becomes): only where the person has not
+        changed their mind meanwhile."""
+        self.db.executemany(
+            """UPDATE links SET trash_decision = ?,
+               decided_at = CASE WHEN ? IS NULL THEN NULL ELSE decided_at END
+               WHERE connection_id = ? AND id = ? AND trash_decision = ?""",
+            [(new, new, connection_id, lid, old) for lid, old, new in settled],
+        )
+
+    def forget_links(self, connection_id: int, ids: Iterable[int]) -> None:
+        """Drop links whose contacts are gone on both sides (a Delete of Trash review)."""
+        self.db.executemany(
+            "DELETE FROM links WHERE connection_id = ? AND id = ?",
+            [(connection_id, lid) for lid in ids],
+        )
 
     def max_link_id(self, connection_id: int) -> int:
         row = self.db.execute(
@@ -628,7 +714,11 @@ class Store:
         return row[0] or 0
 
     def save_links(self, connection_id: int, links: Iterable[Link]) -> None:
-        """Save links; an unloaded one (see :meth:`Link.unload`) keeps its stored payload."""
+        """Save links; an unloaded one (see :meth:`Link.unload`) keeps its stored payload.
+
+        The Trash review decision is the person's: saving never writes it (the window may
+        change it while a run goes on), but a link paired again (no deleted side) drops it.
+        """
         now = time.time()
         loaded: list[Link] = []
         unloaded: list[Link] = []
@@ -641,6 +731,10 @@ class Store:
                b_id = excluded.b_id, base = excluded.base,
                deleted_side = excluded.deleted_side, deleted_at = excluded.deleted_at,
                trash_tagged = excluded.trash_tagged, rule_keys = excluded.rule_keys,
+               trash_decision = CASE WHEN excluded.deleted_side IS NULL THEN NULL
+                 ELSE links.trash_decision END,
+               decided_at = CASE WHEN excluded.deleted_side IS NULL THEN NULL
+                 ELSE links.decided_at END,
                updated_at = excluded.updated_at""",
             [
                 (
@@ -660,7 +754,10 @@ class Store:
         )
         self.db.executemany(
             """UPDATE links SET a_id = ?, b_id = ?, deleted_side = ?, deleted_at = ?,
-               trash_tagged = ?, updated_at = ? WHERE connection_id = ? AND id = ?""",
+               trash_tagged = ?, updated_at = ?,
+               trash_decision = CASE WHEN ? IS NULL THEN NULL ELSE trash_decision END,
+               decided_at = CASE WHEN ? IS NULL THEN NULL ELSE decided_at END
+               WHERE connection_id = ? AND id = ?""",
             [
                 (
                     ln.a_id,
@@ -669,6 +766,8 @@ class Store:
                     ln.deleted_at,
                     ln.trash_tagged,
                     now,
+                    ln.deleted_side,
+                    ln.deleted_side,
                     connection_id,
                     ln.id,
                 )

@@ -1,9 +1,10 @@
 """One sync run of one connection: pull, classify, pair, plan, apply, record.
 
-The run never deletes a contact. It writes through the connectors in batches, journals every
-create before sending it (so a crash between "created there" and "link saved" never makes a
-duplicate), commits the store after each batch, and saves the connectors' cursors only when the
-whole run completed, so an interrupted run is simply done again.
+The run never deletes a contact on its own: the one delete it makes is the person's explicit
+choice in Trash review (see :meth:`SyncRun._plan_decisions`). It writes through the connectors in
+batches, journals every create before sending it (so a crash between "created there" and "link
+saved" never makes a duplicate), commits the store after each batch, and saves the connectors'
+cursors only when the whole run completed, so an interrupted run is simply done again.
 """
 
 from __future__ import annotations
@@ -34,7 +35,17 @@ from piesync_desktop.engine.model import (
 )
 from piesync_desktop.engine.planner import merge
 from piesync_desktop.engine.rules import ActionOp, Rule, default_rules, managed_tags
-from piesync_desktop.engine.store import Activity, IndexRow, Link, RecordState, RunSummary, Store
+from piesync_desktop.engine.store import (
+    PENDING_DECISIONS,
+    TRASH_KEPT,
+    Activity,
+    IndexRow,
+    Link,
+    RecordState,
+    RunSummary,
+    Store,
+    TrashDecision,
+)
 
 SIDES = ("a", "b")
 BRAKE_MIN_KNOWN = 10  # below this many contacts, losing most of them is not called suspicious
@@ -201,6 +212,9 @@ class SyncRun:
         self.failures: list[tuple[str, str, str]] = []
         self.cleared_failures: list[tuple[str, str]] = []
         self.journal_done: dict[str, list[str]] = {"a": [], "b": []}
+        self.decisions: list[tuple[str, str]] = []  # (deleted side, survivor) chosen in review
+        self.settled_decisions: list[tuple[int, str, str | None]] = []
+        self.forgotten_links: set[int] = set()
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -214,6 +228,7 @@ class SyncRun:
         self._assign_owners()
         plans = self._pair_and_plan()
         self._handle_deletions(plans)
+        self._plan_decisions(plans)
         Executor(self, plans).apply()
         self._index_the_rest()
         with self.store.transaction():
@@ -269,6 +284,7 @@ class SyncRun:
         self.journal = self.store.journal(self.cid)
         self.next_link_id = self.store.max_link_id(self.cid) + 1
         untagged = self.store.untagged_trash_links(self.cid) if self.settings.sync_deletions else []
+        self.decisions = self.store.pending_trash_decisions(self.cid)
         interest: dict[str, set[str]] = {}
         for side in SIDES:
             view = self.views[side]
@@ -281,7 +297,7 @@ class SyncRun:
             )
         for (target, _key), source in self.journal.items():
             interest[Side(target).other.value].add(source)
-        for deleted_side, survivor in untagged:
+        for deleted_side, survivor in untagged + self.decisions:
             interest[Side(deleted_side).other.value].add(survivor)
         wanted = sum(len(rids) for rids in interest.values())
         known = sum(view.known for view in self.views.values())
@@ -362,6 +378,8 @@ class SyncRun:
         for side in SIDES:  # linked stubs: their whole records are compared below
             view = self.views[side]
             wanted[side] |= {rid for rid in view.stubs if rid in view.links_by_rid}
+        for deleted_side, survivor in self.decisions:  # is it still there, as it is now
+            wanted[Side(deleted_side).other.value].add(survivor)
         for side in SIDES:
             other = self.views[Side(side).other.value]
             for rid in list(self.views[side].fetched) + list(wanted[side]):
@@ -778,6 +796,13 @@ class SyncRun:
             link.trash_tagged = False
             return plan
         if survivor is not None:
+            row = self.views[survivor_side].index.get(survivor.id)
+            if (
+                row is not None
+                and row.state == RecordState.FAILING
+                and link.trash_decision not in PENDING_DECISIONS
+            ):
+                self.clear_failure(survivor_side, survivor.id)  # a withdrawn, refused choice
             self.set_state(
                 survivor_side, survivor, RecordState.EXCLUDED, self._deleted_reason(link), link
             )
@@ -786,6 +811,11 @@ class SyncRun:
     def _deleted_reason(self, link: Link) -> str:
         view = self.views[link.deleted_side or "a"]
         when = time.strftime("%Y-%m-%d", time.localtime(link.deleted_at or time.time()))
+        if link.trash_decision == TRASH_KEPT:
+            return (
+                f"Deleted in {view.app_name} on {when}; kept here in Trash review, so it is "
+                "not created there again."
+            )
         reason = f"Deleted in {view.app_name} on {when}; it is not created there again."
         if link.trash_tagged:
             reason += f" Tagged '{TRASH_TAG}' here: review it and delete it if you agree."
@@ -838,7 +868,12 @@ class SyncRun:
         if self.settings.sync_deletions:  # tags that could not be set before, or newly wanted
             queued = {plan.link.id for plan in plans if plan.trash_for and plan.link}
             for link in self.links.values():
-                if link.deleted_side and not link.trash_tagged and link.id not in queued:
+                if (
+                    link.deleted_side
+                    and not link.trash_tagged
+                    and link.id not in queued
+                    and link.trash_decision is None  # a decided (or kept) one is never tagged
+                ):
                     other = Side(link.deleted_side).other
                     if (
                         self.direction.writes(other)
@@ -852,6 +887,106 @@ class SyncRun:
                                 link=link, trash_for=other.value, rule_keys=link.decoded_rule_keys()
                             )
                         )
+
+    def _plan_decisions(self, plans: list[PairPlan]) -> None:
+        """The person's Trash review choices, for the contacts still there.
+
+        Keep removes 'PieSync Trash' and Delete deletes the contact where it remains (the only
+        delete a run ever makes), whatever the direction: the person chose it. A choice whose
+        contact is gone, or whose counterpart came back (paired again), is dropped.
+        """
+        for deleted_side, survivor in self.decisions:
+            side = Side(deleted_side).other.value
+            view = self.views[side]
+            link = view.links_by_rid.get(survivor)
+            if link is None or link.trash_decision not in PENDING_DECISIONS:
+                continue
+            decision = TrashDecision(link.trash_decision)
+            if not link.deleted_side:  # restored meanwhile: saving the pair drops the choice
+                link.trash_decision = None
+                self.touch(link)
+                continue
+            if survivor in view.deleted:
+                self._decision_on_gone(link, side, survivor, decision)
+                continue
+            record = view.fetched.get(survivor)
+            if record is None:
+                continue  # cannot be read now (Health says why): the choice waits
+            plans.append(PairPlan(link=link, decision=decision, records={side: record}))
+
+    def _decision_on_gone(self, link: Link, side: str, rid: str, decision: TrashDecision) -> None:
+        """The contact left before the choice was carried out (deleted meanwhile, or by us in
+        a run that stopped before it recorded it): nothing is left to keep or delete."""
+        self.settled_decisions.append((link.id, decision.value, None))
+        link.trash_decision = None
+        if decision is TrashDecision.DELETE:
+            view = self.views[side]
+            row = view.index.get(rid)
+            self.activity.append(
+                Activity(
+                    side,
+                    rid,
+                    row.name if row else rid,
+                    row.email if row else "",
+                    "deleted",
+                    "already gone (Trash review)",
+                    f"Already gone from {view.app_name}; nothing was left to delete.",
+                )
+            )
+            self.forget_link(link)
+
+    def trash_kept(self, plan: PairPlan, side: str, record: Record, wrote: bool) -> None:
+        """A Keep carried out: the contact left 'PieSync Trash' and stays out of it."""
+        link = plan.link
+        assert link is not None
+        self.settled_decisions.append((link.id, TrashDecision.KEEP.value, TRASH_KEPT))
+        link.trash_decision = TRASH_KEPT
+        link.trash_tagged = False
+        self.touch(link)
+        if wrote:
+            self.summary.updated[side] += 1
+        self.set_state(
+            side,
+            record,
+            RecordState.EXCLUDED,
+            self._deleted_reason(link),
+            link,
+            action="kept (Trash review)",
+        )
+        self.clear_failure(side, record.id)
+
+    def trash_deleted(self, plan: PairPlan, side: str) -> None:
+        """A Delete carried out: both contacts are gone, so the pair is forgotten."""
+        assert plan.link is not None
+        record = plan.records[side]
+        view = self.views[side]
+        self.activity.append(
+            Activity(
+                side,
+                record.id,
+                record.display_name() or view.name_of(record.id),
+                record.first(view.email_field) if view.email_field else "",
+                "deleted",
+                f"deleted in {view.connector.app.name} (Trash review)",
+                f"Deleted in {view.app_name}, as chosen in Trash review.",
+            )
+        )
+        self.index_updates[side].pop(record.id, None)
+        self.index_drops[side].add(record.id)
+        for held in (view.index, view.fetched, view.notes):
+            held.pop(record.id, None)
+        self.handled[side].add(record.id)
+        self.clear_failure(side, record.id)
+        self.forget_link(plan.link)
+
+    def forget_link(self, link: Link) -> None:
+        self.forgotten_links.add(link.id)
+        self.dirty_links.pop(link.id, None)
+        self.links.pop(link.id, None)
+        for side in SIDES:
+            rid = link.id_on(side)
+            if rid is not None and self.views[side].links_by_rid.get(rid) is link:
+                del self.views[side].links_by_rid[rid]
 
     def mark_deleted_counterpart(self, link: Link) -> None:
         survivor_side = Side(link.deleted_side or "a").other.value
@@ -968,11 +1103,14 @@ class SyncRun:
             self.store.clear_failures(self.cid, self.cleared_failures)
             self.store.record_failures(self.cid, self.failures)
             self.store.save_links(self.cid, self.dirty_links.values())
+            self.store.settle_trash_decisions(self.cid, self.settled_decisions)
+            self.store.forget_links(self.cid, self.forgotten_links)
             self.store.add_activity(self.cid, self.summary.run_id, self.activity)
         for link in self.dirty_links.values():
             link.unload()  # a run plans each link once: what is saved is not needed again
         self.activity, self.failures, self.cleared_failures = [], [], []
         self.dirty_links = {}
+        self.settled_decisions, self.forgotten_links = [], set()
 
     def counts(self) -> dict[str, int]:
         rows = self.store.db.execute(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -114,9 +115,27 @@ class Program:
             self.tray.hide()
 
 
+def has_screen() -> bool:
+    """Whether Qt can open a window here (it aborts the process when it cannot)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    )
+
+
 def run(argv: Sequence[str]) -> int:
     """Start the window; returns the exit status."""
     args = gui_parser().parse_args(list(argv))
+    if not has_screen():
+        print(
+            "piesync-desktop: no screen to open the window on (DISPLAY is not set). "
+            "The command line works without one: piesync-desktop --help",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
     app.setApplicationName(APP_NAME)

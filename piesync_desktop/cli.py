@@ -23,7 +23,7 @@ from piesync_desktop.engine.connection import ConnectionSettings, Direction, Sid
 from piesync_desktop.engine.connectors.base import open_connector
 from piesync_desktop.engine.errors import ConfigError, SyncError
 from piesync_desktop.engine.locks import AccountLocks
-from piesync_desktop.engine.store import RunSummary, Store
+from piesync_desktop.engine.store import RunSummary, Store, TrashDecision
 from piesync_desktop.engine.sync import RunOptions, run_sync
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
@@ -93,9 +93,33 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.add_argument("--search", default="", help="only contacts matching name, email or id")
 
-    trash = commands.add_parser("trash", help="'PieSync Trash' candidates, where and when")
+    trash = commands.add_parser(
+        "trash", help="'PieSync Trash' candidates, where and when; keep or delete them"
+    )
     trash.add_argument("name")
     trash.add_argument("--json", action="store_true")
+    trash.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="keep this contact: 'PieSync Trash' is removed at the next sync",
+    )
+    trash.add_argument(
+        "--delete",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="delete this contact where it remains, at the next sync (asks first on a terminal)",
+    )
+    trash.add_argument(
+        "--undo",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="withdraw a decision the next sync has not carried out yet",
+    )
+    trash.add_argument("--yes", action="store_true", help="do not ask before --delete")
 
     listing = commands.add_parser("connections", help="list connections")
     listing.add_argument("--json", action="store_true")
@@ -280,9 +304,25 @@ def _health(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) 
     return EXIT_OK
 
 
+_DECISION_TEXT = {
+    TrashDecision.KEEP: "Keep at next sync",
+    TrashDecision.DELETE: "Delete at next sync",
+}
+
+
 def _trash(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
     settings = store.connection(args.name)
     items = health.trash(store, settings.id or 0)
+    choices = [
+        *((TrashDecision.KEEP, ident) for ident in args.keep),
+        *((TrashDecision.DELETE, ident) for ident in args.delete),
+        *((None, ident) for ident in args.undo),
+    ]
+    if choices:
+        _decide(args, store, settings, items, choices, out)
+        if not args.json:
+            return EXIT_OK
+        items = health.trash(store, settings.id or 0)
     if args.json:
         return _print_json([asdict(item) for item in items], out)
     if not items:
@@ -291,12 +331,74 @@ def _trash(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.deleted_at))
         tag = "tagged 'PieSync Trash'" if item.tagged else "not tagged"
         email = f" <{item.email}>" if item.email else ""
+        decision = f"; {_DECISION_TEXT[TrashDecision(item.decision)]}" if item.decision else ""
         print(
             f"{item.side.upper()} {item.name}{email} ({item.id}): deleted in "
-            f"{item.deleted_in.upper()} on {when}, {tag}",
+            f"{item.deleted_in.upper()} on {when}, {tag}{decision}",
             file=out,
         )
     return EXIT_OK
+
+
+def _decide(
+    args: argparse.Namespace,
+    store: Store,
+    settings: ConnectionSettings,
+    items: list[health.TrashCandidate],
+    choices: list[tuple[TrashDecision | None, str]],
+    out: TextIO,
+) -> None:
+    """Record Trash review decisions: all of them, or none when one cannot be made."""
+    named = [ident for _, ident in choices]
+    twice = sorted({ident for ident in named if named.count(ident) > 1})
+    if twice:
+        raise UsageError(f"{', '.join(twice)} named more than once; choose one decision each")
+    chosen = [(decision, _trash_item(items, ident, settings.name)) for decision, ident in choices]
+    if args.delete and not args.yes and sys.stdin.isatty():
+        confirmed = []
+        for decision, item in chosen:
+            if decision is TrashDecision.DELETE:
+                out.write(f"Delete {item.name} in {item.app}? [y/N] ")
+                out.flush()
+                if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                    print(f"Not deleted: {item.name} stays as it is.", file=out)
+                    continue
+            confirmed.append((decision, item))
+        chosen = confirmed
+    with store.transaction():
+        for decision, item in chosen:
+            store.decide_trash(settings.id or 0, item.side, item.id, decision)
+    for decision, item in chosen:
+        if decision is None:
+            print(f"{item.name} in {item.app}: decision withdrawn.", file=out)
+            continue
+        verb = "keep" if decision is TrashDecision.KEEP else "delete"
+        print(
+            f"{item.name} in {item.app}: {verb}, carried out at the next sync "
+            f"(piesync-desktop sync {settings.name}).",
+            file=out,
+        )
+
+
+def _trash_item(
+    items: list[health.TrashCandidate], ident: str, connection: str
+) -> health.TrashCandidate:
+    """The candidate named ``ident`` (its id, or ``a:ID`` / ``b:ID`` when both sides have it)."""
+    found = [item for item in items if item.id == ident]
+    side, sep, rest = ident.partition(":")
+    if not found and sep and side.lower() in ("a", "b"):
+        found = [item for item in items if item.side == side.lower() and item.id == rest]
+    if len(found) > 1:
+        raise ConfigError(
+            f"{ident} names a contact in A and one in B of '{connection}': "
+            f"write a:{ident} or b:{ident}."
+        )
+    if not found:
+        raise ConfigError(
+            f"No contact {ident} waits in the Trash review of '{connection}' "
+            f"(see: piesync-desktop trash {connection})."
+        )
+    return found[0]
 
 
 def _connections(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:

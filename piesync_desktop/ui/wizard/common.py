@@ -1,0 +1,94 @@
+"""Small pieces every page of the wizard uses: the page base with its problem line, and labels.
+
+A page shows what went wrong as a sentence under its content (a title in bold, then what to do),
+never in a traceback or a console; explanations are wrapped, muted text.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QVBoxLayout, QWidget, QWizardPage
+
+from piesync_desktop.ui.tasks import TaskError
+
+
+def explanation(text: str = "", parent: QWidget | None = None) -> QLabel:
+    """A wrapped sentence in the palette's muted text colour."""
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    palette = label.palette()
+    palette.setColor(
+        QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.PlaceholderText)
+    )
+    label.setPalette(palette)
+    return label
+
+
+PROBLEM_COLOUR = QColor("#b3261e")  # a red that reads on light and dark backgrounds
+
+
+def problem_palette(widget: QWidget) -> QPalette:
+    """The widget's palette with its text in the problem colour."""
+    palette = widget.palette()
+    palette.setColor(QPalette.ColorRole.WindowText, PROBLEM_COLOUR)
+    return palette
+
+
+class NoticeLine(QWidget):
+    """An icon and a wrapped sentence: a warning, an error, or a plain note."""
+
+    def __init__(self, kind: str = "warning", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        icons = {
+            "warning": QStyle.StandardPixmap.SP_MessageBoxWarning,
+            "error": QStyle.StandardPixmap.SP_MessageBoxCritical,
+            "info": QStyle.StandardPixmap.SP_MessageBoxInformation,
+        }
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.icon = QLabel(self)
+        size = self.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize)
+        self.icon.setPixmap(self.style().standardIcon(icons[kind]).pixmap(size, size))
+        self.icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.text = QLabel(self)
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.icon)
+        layout.addWidget(self.text, 1)
+
+    def show_text(self, text: str, title: str = "") -> None:
+        if title:
+            self.text.setTextFormat(Qt.TextFormat.RichText)
+            self.text.setText(f"<b>{html.escape(title)}</b><br>{html.escape(text)}")
+        else:
+            self.text.setTextFormat(Qt.TextFormat.PlainText)
+            self.text.setText(text)
+        self.show()
+
+    def message(self) -> str:
+        return self.text.text()
+
+
+class WizardPage(QWizardPage):
+    """A page with a content area and, under it, a line for what went wrong."""
+
+    def __init__(self, title: str, subtitle: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTitle(title)
+        self.setSubTitle(subtitle)
+        outer = QVBoxLayout(self)
+        self.body = QVBoxLayout()
+        outer.addLayout(self.body, 1)
+        self.problem = NoticeLine("error", self)
+        self.problem.hide()
+        outer.addWidget(self.problem)
+
+    def show_problem(self, problem: TaskError) -> None:
+        self.problem.show_text(problem.message, problem.title)
+
+    def clear_problem(self) -> None:
+        self.problem.hide()

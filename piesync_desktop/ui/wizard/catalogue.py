@@ -154,6 +154,7 @@ class AppDelegate(QStyledItemDelegate):
         style = option.widget.style() if option.widget else None
         app: AppInfo = index.data(APP_ROLE)
         option.text, option.icon = "", QIcon()
+        option.features &= ~QStyleOptionViewItem.ViewItemFeature.HasDecoration
         if style is not None:  # the selection and focus background only
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
         rect = option.rect

@@ -109,6 +109,10 @@ class MappingTableModel(QAbstractTableModel):
             return "on" if spec.enabled else "off"
         if role == Qt.ItemDataRole.TextAlignmentRole and column == ARROW:
             return int(Qt.AlignmentFlag.AlignCenter)
+        if role == Qt.ItemDataRole.FontRole and column == ARROW:
+            font = QApplication.font()
+            font.setPointSizeF(font.pointSizeF() * 1.4)
+            return font
         if role == Qt.ItemDataRole.ForegroundRole and not spec.enabled and column != SYNC:
             return QApplication.palette().color(QPalette.ColorRole.PlaceholderText)
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QItemSelection
+from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -83,6 +83,9 @@ class MappingsPage(WizardPage):
         self.a_combo = QComboBox(self.custom)
         self.b_combo = QComboBox(self.custom)
         self.arrow = QLabel("⇄", self.custom)
+        arrow_font = self.arrow.font()
+        arrow_font.setPointSizeF(arrow_font.pointSizeF() * 1.4)
+        self.arrow.setFont(arrow_font)
         self.add_button = QPushButton("Add mapping", self.custom)
         self.add_button.setEnabled(False)
         row.addWidget(self.a_combo, 1)
@@ -160,6 +163,7 @@ class MappingsPage(WizardPage):
         )
         self.table.setModel(self.model)
         header = self.table.horizontalHeader()
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(SYNC, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(A_FIELD, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(ARROW, QHeaderView.ResizeMode.ResizeToContents)

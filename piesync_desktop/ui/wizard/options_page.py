@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from piesync_desktop.engine.connection import Direction, Side
 from piesync_desktop.engine.connection_setup import (
@@ -75,6 +83,7 @@ class OptionsPage(WizardPage):
         )
         self._draft = draft
         form = QFormLayout()
+        form.setVerticalSpacing(14)
         self.body.addLayout(form)
         self.body.addStretch(1)
 
@@ -84,9 +93,15 @@ class OptionsPage(WizardPage):
         self.avoid_duplicates = QCheckBox(
             "Only sync contacts with an email address, matched on that address", duplicates
         )
+        self.duplicates_sentence = explanation(
+            "Contacts are paired across the two apps on their email address; a contact without "
+            "one is left out, and Health says so.",
+            duplicates,
+        )
         self.duplicates_warning = NoticeLine("warning", duplicates)
         self.duplicates_warning.show_text(AVOID_DUPLICATES_RISK)
         duplicates_layout.addWidget(self.avoid_duplicates)
+        duplicates_layout.addWidget(self.duplicates_sentence)
         duplicates_layout.addWidget(self.duplicates_warning)
         form.addRow("Avoid Duplicates:", duplicates)
 
@@ -95,7 +110,7 @@ class OptionsPage(WizardPage):
         winner_layout.setContentsMargins(0, 0, 0, 0)
         self.winner = QComboBox(winner)
         self.winner_sentence = explanation("", winner)
-        winner_layout.addWidget(self.winner)
+        winner_layout.addWidget(self.winner, 0, Qt.AlignmentFlag.AlignLeft)
         winner_layout.addWidget(self.winner_sentence)
         form.addRow("Winning app:", winner)
 
@@ -105,6 +120,7 @@ class OptionsPage(WizardPage):
         form.addRow("Unsubscribes:", self.unsubscribes)
 
         self.interval = QComboBox(self)
+        self.interval.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         form.addRow("Sync:", self.interval)
 
         self.avoid_duplicates.toggled.connect(self._on_avoid_duplicates)

@@ -327,6 +327,7 @@ class RuleEditor(QFrame):
         row.removed.connect(self._remove_action)
         self.action_rows.append(row)
         self.actions_box.addWidget(row)
+        self._update_shape()
         if action is None:
             self.changed.emit()
         return row
@@ -340,8 +341,10 @@ class RuleEditor(QFrame):
     def _remove_action(self, row: ActionRow) -> None:
         self.action_rows.remove(row)
         row.deleteLater()
+        self._update_shape()
         self.changed.emit()
 
     def _update_shape(self) -> None:
         self.all_contacts.setVisible(not self.condition_rows)
         self.match.setVisible(len(self.condition_rows) > 1)
+        self.undo.setVisible(bool(self.action_rows))

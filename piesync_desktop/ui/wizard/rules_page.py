@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGroupBox, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from piesync_desktop.engine.connection import Side
@@ -32,7 +32,7 @@ class SideRulesSection(QGroupBox):
         self.rules_box = QVBoxLayout()
         layout.addLayout(self.rules_box)
         self.add_button = QPushButton(icon("action-add"), "Add rule", self)
-        layout.addWidget(self.add_button)
+        layout.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.add_button.clicked.connect(self.add_rule)
 
     def load(self, rules: list[Rule], sides: RuleSides, tags: tuple[str, ...]) -> None:

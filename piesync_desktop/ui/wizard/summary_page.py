@@ -59,21 +59,24 @@ class SummaryPage(WizardPage):
         self.body.addSpacing(12)
         self.body.addWidget(self.after)
         self.body.addStretch(1)
-        self.name_edit.textEdited.connect(self._on_name_edited)
+        self.name_edit.textChanged.connect(self._on_name_edited)
 
     def initializePage(self) -> None:
         draft = self._draft()
+        self.name_edit.blockSignals(True)  # only the person's edits are theirs
         if draft.editing:
             self.name_edit.setText(draft.name)
             self.name_edit.setReadOnly(True)
             self.name_status.setText("A connection keeps its name.")
             self.after.setText("Saving applies the changes from the next sync on.")
+            self.name_edit.blockSignals(False)
         else:
             if not draft.name_edited:
                 draft.name = suggest_name(
                     draft.choice(Side.A), draft.choice(Side.B), draft.taken_names
                 )
             self.name_edit.setText(draft.name)
+            self.name_edit.blockSignals(False)
             self.after.setText(
                 "Finish saves the connection; its first sync then starts in the background."
             )

@@ -1,0 +1,165 @@
+"""Fixtures for the wizard's tests: two real vCard folders, a wizard on a real profile's store
+tasks, and a driver that clicks and types through the pages as a person does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWizard
+
+from piesync_desktop.engine.connection_setup import (
+    build_settings,
+    describe_side,
+    save_new_connection,
+)
+from piesync_desktop.engine.connectors.vcard_codec import new_card
+from piesync_desktop.engine.model import Item
+from piesync_desktop.engine.store import Store
+from piesync_desktop.ui.tasks import StoreTasks
+from piesync_desktop.ui.wizard import ConnectionWizard
+from piesync_desktop.ui.wizard.app_page import AppPage
+from piesync_desktop.ui.wizard.wizard import PageId
+
+SHOTS = Path("/tmp/shots")
+
+
+def write_card(
+    folder: Path, uid: str, given: str, family: str, email: str = "", tags: Iterable[str] = ()
+) -> Path:
+    fields: dict = {"given_name": given, "family_name": family}
+    if email:
+        fields["emails"] = (Item("work", email),)
+    path = folder / f"{uid}.vcf"
+    path.write_text(new_card(uid, fields, frozenset(tags)), encoding="utf-8", newline="")
+    return path
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    """'work' with three cards (one a Customer, one a Friend), 'phone' with one."""
+    work, phone = tmp_path / "work", tmp_path / "phone"
+    work.mkdir()
+    phone.mkdir()
+    write_card(work, "ann", "Ann", "Lee", "ann@example.org", ["Customers"])
+    write_card(work, "bob", "Bob", "Ray", "bob@example.org")
+    write_card(work, "cy", "Cy", "Doe", "cy@example.org", ["Friends"])
+    write_card(phone, "zed", "Zed", "Ox", "zed@example.org")
+    return work, phone
+
+
+def add_connection(store_path: Path, name: str, a: Path, b: Path, **options: object) -> None:
+    """A connection saved the way the CLI saves one."""
+    left, right = describe_side(f"vcard:{a}"), describe_side(f"vcard:{b}")
+    settings = build_settings(name, left, right, **options)  # type: ignore[arg-type]
+    with Store(store_path) as store:
+        save_new_connection(store, settings, left, right)
+
+
+class WizardDriver:
+    """Drives a wizard with the mouse and keyboard, page by page."""
+
+    def __init__(self, qtbot, wizard: ConnectionWizard) -> None:
+        self.qtbot = qtbot
+        self.wizard = wizard
+
+    def page(self):
+        return self.wizard.currentPage()
+
+    def wait_loaded(self) -> None:
+        self.qtbot.waitUntil(lambda: self.wizard._loaded, timeout=10_000)
+
+    def click(self, widget) -> None:
+        self.qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
+
+    def choose_app(self, name: str = "vCard folder") -> None:
+        page = self.page()
+        assert isinstance(page, AppPage)
+        view = page.apps_view
+        rows = [view.model().index(row, 0) for row in range(view.model().rowCount())]
+        [index] = [i for i in rows if i.data() == name]
+        self.qtbot.mouseClick(
+            view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(index).center()
+        )
+        assert page.chosen_app() is not None and page.chosen_app().name == name
+
+    def type_folder(self, folder: Path) -> None:
+        page = self.page()
+        widget = page.authorization()
+        widget.path_edit.clear()
+        self.qtbot.keyClicks(widget.path_edit, str(folder))
+        self.qtbot.waitUntil(page.isComplete, timeout=10_000)
+
+    def next(self) -> None:
+        before = self.wizard.currentId()
+        self.click(self.wizard.button(QWizard.WizardButton.NextButton))
+        assert self.wizard.currentId() == before + 1, self.problem()
+
+    def problem(self) -> str:
+        page = self.page()
+        return page.problem.message() if page.problem.isVisibleTo(page) else ""
+
+    def wait_complete(self) -> None:
+        self.qtbot.waitUntil(self.page().isComplete, timeout=10_000)
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(exist_ok=True)
+        self.wizard.grab().save(str(SHOTS / f"wizard-{name}.png"))
+
+    def through_apps(self, a: Path, b: Path) -> None:
+        """Choose the two folders and land on the Direction page."""
+        self.wait_loaded()
+        self.choose_app()
+        self.type_folder(a)
+        self.next()
+        self.choose_app()
+        self.type_folder(b)
+        self.next()
+
+    def to_page(self, page: PageId, a: Path, b: Path) -> None:
+        self.through_apps(a, b)
+        while self.wizard.currentId() < page:
+            self.wait_complete()
+            self.next()
+        self.wait_complete()
+
+    def finish(self) -> str:
+        with self.qtbot.waitSignal(self.wizard.saved, timeout=10_000) as saved:
+            self.click(self.wizard.button(QWizard.WizardButton.FinishButton))
+        return saved.args[0]
+
+
+@pytest.fixture
+def store_path(profile: Path) -> Path:
+    path = profile / "piesync.sqlite3"
+    Store(path).close()
+    return path
+
+
+@pytest.fixture
+def open_wizard(qtbot, store_tasks: StoreTasks, store_path: Path) -> Callable[..., WizardDriver]:
+    """Open a wizard (new, or Edit of a connection) and return its driver."""
+
+    def opened(existing: str | None = None) -> WizardDriver:
+        wizard = ConnectionWizard(store_tasks, existing=existing)
+        qtbot.addWidget(wizard)
+        with qtbot.waitExposed(wizard):
+            wizard.show()
+        driver = WizardDriver(qtbot, wizard)
+        driver.wait_loaded()
+        return driver
+
+    return opened
+
+
+@pytest.fixture
+def card_writer() -> Callable[..., Path]:
+    return write_card
+
+
+@pytest.fixture
+def connection_adder(store_path: Path) -> Callable[..., None]:
+    """Save a connection between two folders the way the CLI does."""
+    return lambda name, a, b, **options: add_connection(store_path, name, a, b, **options)

@@ -134,18 +134,22 @@ def deletions_availability(
     a target that can tag a contact 'PieSync Trash'."""
     apps = {Side.A: a, Side.B: b}
     names = _labels(a, b, a_label, b_label)
-    for source, target in _flows(direction):
-        if not apps[source].capabilities.deletions:
-            return OptionAvailability(
-                False,
-                f"Not available: {names[source]} does not report the contacts deleted in it.",
-            )
-        if not apps[target].capabilities.tags:
-            return OptionAvailability(
-                False,
-                f"Not available: {names[target]} has no tags, categories, groups or lists, so "
-                f"a contact there cannot be marked '{TRASH_TAG}'.",
-            )
+    flows = _flows(direction)
+    blind = [names[s] for s, _ in flows if not apps[s].capabilities.deletions]
+    if blind:
+        verb, it = ("does", "it") if len(blind) == 1 else ("do", "them")
+        return OptionAvailability(
+            False,
+            f"Not available: {' and '.join(blind)} {verb} not report the contacts deleted in {it}.",
+        )
+    tagless = [names[t] for _, t in flows if not apps[t].capabilities.tags]
+    if tagless:
+        verb = "has" if len(tagless) == 1 else "have"
+        return OptionAvailability(
+            False,
+            f"Not available: {' and '.join(tagless)} {verb} no tags, categories, groups or "
+            f"lists, so a contact there cannot be marked '{TRASH_TAG}'.",
+        )
     parts = [
         f"a contact deleted in {names[source]} gets the {apps[target].capabilities.tag_noun} "
         f"'{TRASH_TAG}' in {names[target]}"

@@ -84,7 +84,15 @@ def test_deletions_need_tags_on_every_target_and_detection_on_every_source():
     # one way into the app with tags: only that app must tag
     assert deletions_availability(NO_TAGS, VCARD, Direction.A_TO_B).available
     blind = deletions_availability(NO_DELETIONS, VCARD, Direction.A_TO_B)
-    assert not blind.available and "Blind app does not report" in blind.explanation
+    assert not blind.available
+    assert blind.explanation == (
+        "Not available: Blind app does not report the contacts deleted in it."
+    )
+    neither = deletions_availability(NO_TAGS, NO_TAGS, Direction.TWO_WAY, "work", "phone")
+    assert neither.explanation == (
+        "Not available: phone and work have no tags, categories, groups or lists, so a contact "
+        "there cannot be marked 'PieSync Trash'."
+    )
 
 
 def test_unsubscribes_need_an_app_that_records_them():

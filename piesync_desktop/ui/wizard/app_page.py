@@ -63,6 +63,7 @@ class AppPage(WizardPage):
         self._authorizations: dict[str, AuthorizationWidget] = {}
         self._loaded = False
         self._chosen: AppInfo | None = None  # stays chosen while a search hides it
+        self._filtering = False
 
         self.edit_note = NoticeLine("info", self)
         self.edit_note.show_text(
@@ -191,14 +192,26 @@ class AppPage(WizardPage):
     # -- reactions ----------------------------------------------------------------------------
 
     def _on_search(self, text: str) -> None:
-        self.proxy.set_search(text)
+        self._filtering = True  # rows coming and going move the view's current row
+        try:
+            self.proxy.set_search(text)
+            chosen = self._chosen
+            row = self.model.row_of(chosen.key) if chosen else -1
+            index = self.proxy.mapFromSource(self.model.index(row, 0)) if row >= 0 else None
+            selection = self.apps_view.selectionModel()
+            if index is not None and index.isValid():
+                selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            else:
+                selection.clear()
+        finally:
+            self._filtering = False
         empty = self.proxy.rowCount() == 0
         self.no_match.setText(f"No app matches '{text.strip()}'." if empty else "")
         self.no_match.setVisible(empty)
 
     def _on_app_chosen(self, current: QModelIndex, _previous: QModelIndex) -> None:
         app: AppInfo | None = current.data(APP_ROLE) if current.isValid() else None
-        if app is None:  # hidden by the search: the choice stands
+        if app is None or self._filtering:  # hidden or moved by the search: the choice stands
             return
         self._chosen = app
         widget = self._authorization_for(app)

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWizard
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QCheckBox, QRadioButton, QWizard
 
 from piesync_desktop.engine.connection_setup import (
     build_settings,
@@ -72,7 +72,11 @@ class WizardDriver:
         self.qtbot.waitUntil(lambda: self.wizard._loaded, timeout=10_000)
 
     def click(self, widget) -> None:
-        self.qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
+        if isinstance(widget, QCheckBox | QRadioButton):  # on the box, not the empty row end
+            pos = QPoint(8, widget.height() // 2)
+            self.qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=pos)
+        else:
+            self.qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
 
     def choose_app(self, name: str = "vCard folder") -> None:
         page = self.page()

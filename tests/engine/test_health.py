@@ -221,3 +221,24 @@ def test_one_way_keeps_a_target_contact_once_it_is_paired(store, locks):
     pair.sync()
     assert {c.side for c in health.contacts(store, cid, search="waiting")} == {"a", "b"}
     assert {row["side"] for row in health.timeline(store, cid)} == {"a", "b"}
+
+
+def test_paging_after_a_key_gives_the_same_list_as_offsets(store, locks):
+    pair = make_pair(store, locks)
+    for number in range(9):  # pairs: each name twice, once a side
+        pair.a.add(full_name=f"Same {number % 3}", emails=f"s{number}@example.com")
+    pair.b.add(full_name="same 1", emails="lower@example.com")  # NOCASE ties with "Same 1"
+    pair.sync()
+    cid = pair.settings.id
+    whole = health.contacts(store, cid)
+    assert len(whole) == 20
+    paged, after = [], None
+    while page := health.contacts(store, cid, limit=3, after=after):
+        paged += page
+        after = health.page_key(page[-1])
+    assert paged == whole
+    in_sync, after = [], None
+    while page := health.contacts(store, cid, state="in_sync", limit=4, after=after):
+        in_sync += page
+        after = health.page_key(page[-1])
+    assert in_sync == health.contacts(store, cid, state="in_sync")

@@ -407,6 +407,7 @@ class MainWindow(QMainWindow):
             self.trash_review.setWindowIcon(icon("action-trash"))
             self.trash_review.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             self.trash_review.destroyed.connect(self._trash_closed)
+            self.trash_review.decided.connect(self.scheduler.run_now)
         self.trash_review.show()
         self.trash_review.raise_()
         self.trash_review.activateWindow()

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -54,9 +55,13 @@ class RuleSides:
     target_label: str
 
 
-def _remove_button(parent: QWidget, tip: str) -> QToolButton:
+def _remove_button(parent: QWidget, tip: str, whole_rule: bool = False) -> QToolButton:
+    """A trash can for a rule, a small clear cross for one of its rows."""
     button = QToolButton(parent)
-    button.setIcon(icon("action-remove"))
+    if whole_rule:
+        button.setIcon(icon("action-remove"))
+    else:
+        button.setIcon(parent.style().standardIcon(QStyle.StandardPixmap.SP_LineEditClearButton))
     button.setToolTip(tip)
     button.setAccessibleName(tip)
     button.setAutoRaise(True)
@@ -229,7 +234,7 @@ class RuleEditor(QFrame):
         self.match.setCurrentIndex(0 if rule.match_all else 1)
         self.count = QLabel("Counting…", self)
         self.count.setAccessibleName("Contacts this rule matches")
-        self.remove_button = _remove_button(self, "Remove this rule")
+        self.remove_button = _remove_button(self, "Remove this rule", whole_rule=True)
         header.addWidget(self.title)
         header.addWidget(self.match)
         header.addStretch(1)

@@ -90,6 +90,7 @@ class ConnectionWizard(QWizard):
             PageId.SUMMARY: SummaryPage(current, self),
         }
         for page_id, page in self.pages.items():
+            page.setFinalPage(existing is not None)  # Edit saves from any page
             self.setPage(page_id, page)
         self.currentIdChanged.connect(self._on_page_changed)
         self._load()

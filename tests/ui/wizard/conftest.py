@@ -11,9 +11,11 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QCheckBox, QRadioButton, QWizard
 
 from piesync_desktop.engine.connection_setup import (
+    SideChoice,
     build_settings,
-    describe_side,
+    default_setup,
     save_new_connection,
+    validate_new_connection,
 )
 from piesync_desktop.engine.connectors.vcard_codec import new_card
 from piesync_desktop.engine.model import Item
@@ -51,9 +53,12 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def add_connection(store_path: Path, name: str, a: Path, b: Path, **options: object) -> None:
-    """A connection saved the way the CLI saves one."""
-    left, right = describe_side(f"vcard:{a}"), describe_side(f"vcard:{b}")
-    settings = build_settings(name, left, right, **options)  # type: ignore[arg-type]
+    """A connection saved the way the CLI's connect saves one."""
+    a_spec, b_spec = f"vcard:{a}", f"vcard:{b}"
+    a_connector, b_connector = validate_new_connection(a_spec, b_spec)
+    mappings, rules = default_setup(a_connector, b_connector)
+    left, right = SideChoice.of(a_spec, a_connector), SideChoice.of(b_spec, b_connector)
+    settings = build_settings(name, left, right, mappings=mappings, rules=rules, **options)  # type: ignore[arg-type]
     with Store(store_path) as store:
         save_new_connection(store, settings, left, right)
 

@@ -145,6 +145,11 @@ class AppPage(WizardPage):
             if draft.specs[self.side]:
                 widget.load(draft.specs[self.side])
         read_only = draft.editing
+        if read_only:
+            self.setSubTitle(
+                f"The app that holds the {SIDE_WORDS[self.side]} address book, and where its "
+                "contacts are."
+            )
         self.edit_note.setVisible(read_only)
         self.search.setEnabled(not read_only)
         self.apps_view.setEnabled(not read_only)

@@ -55,6 +55,38 @@ class RuleSides:
     target_label: str
 
 
+def rule_sentence(
+    rule: Rule,
+    schemas: tuple[AppSchema | None, AppSchema | None],
+    nouns: tuple[str, str],
+) -> str:
+    """A rule in words with the fields' labels ("in category 'Customers', then add to ...");
+    ``schemas`` and ``nouns`` are the source's, then the target's."""
+    source_noun, target_noun = nouns
+
+    def label(key: str, schema: AppSchema | None = schemas[0]) -> str:
+        return schema.fields[key].label if schema and key in schema.fields else key
+
+    words = {
+        ConditionOp.IN_TAG: lambda c: f"in {source_noun} '{c.value}'",
+        ConditionOp.NOT_IN_TAG: lambda c: f"not in {source_noun} '{c.value}'",
+        ConditionOp.EQUALS: lambda c: f"{label(c.field)} is '{c.value}'",
+        ConditionOp.CONTAINS: lambda c: f"{label(c.field)} contains '{c.value}'",
+        ConditionOp.IS_EMPTY: lambda c: f"{label(c.field)} is empty",
+        ConditionOp.NOT_EMPTY: lambda c: f"{label(c.field)} is not empty",
+    }
+    joiner = " and " if rule.match_all else " or "
+    text = joiner.join(words[c.op](c) for c in rule.conditions) or ALL_CONTACTS
+    doings = {
+        ActionOp.ADD_TAG: lambda a: f"add to {target_noun} '{a.value}'",
+        ActionOp.REMOVE_TAG: lambda a: f"remove from {target_noun} '{a.value}'",
+        ActionOp.SET_FIELD: lambda a: f"set {label(a.field, schemas[1])} to '{a.value}'",
+    }
+    if rule.actions:
+        text += ", then " + " and ".join(doings[a.op](a) for a in rule.actions)
+    return text
+
+
 def _remove_button(parent: QWidget, tip: str, whole_rule: bool = False) -> QToolButton:
     """A trash can for a rule, a small clear cross for one of its rows."""
     button = QToolButton(parent)

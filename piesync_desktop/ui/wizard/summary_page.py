@@ -14,6 +14,8 @@ from piesync_desktop.ui.wizard.common import WizardPage, explanation, problem_pa
 from piesync_desktop.ui.wizard.direction_page import TITLES
 from piesync_desktop.ui.wizard.draft import ConnectionDraft
 from piesync_desktop.ui.wizard.options_page import interval_text
+from piesync_desktop.ui.wizard.rule_editor import rule_sentence
+from piesync_desktop.ui.wizard.side_reads import SideReads
 
 
 def _on_off(value: bool) -> str:
@@ -23,13 +25,19 @@ def _on_off(value: bool) -> str:
 class SummaryPage(WizardPage):
     """Name the connection and check what will be saved."""
 
-    def __init__(self, draft: Callable[[], ConnectionDraft], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        draft: Callable[[], ConnectionDraft],
+        reads: SideReads,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(
             "Name and finish",
             "Give the connection a name you will recognise, and check your choices.",
             parent,
         )
         self._draft = draft
+        self._reads = reads
         form = QFormLayout()
         self.body.addLayout(form)
         self.name_edit = QLineEdit(self)
@@ -127,9 +135,17 @@ class SummaryPage(WizardPage):
         self.rows["Field mappings"].setText(text)
         sources = [side for side in Side if draft.direction.reads_from(side)]
         self.rows["Rules"].setText(
-            "; ".join(
+            "\n".join(
                 f"{draft.label(side)}: "
-                + ", ".join(rule.describe() for rule in draft.rules if rule.side == side.value)
+                + "; ".join(
+                    rule_sentence(
+                        rule,
+                        (self._reads.schema(side), self._reads.schema(side.other)),
+                        (draft.tag_noun(side), draft.tag_noun(side.other)),
+                    )
+                    for rule in draft.rules
+                    if rule.side == side.value
+                )
                 for side in sources
             )
         )

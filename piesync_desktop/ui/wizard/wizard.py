@@ -87,7 +87,7 @@ class ConnectionWizard(QWizard):
             PageId.MAPPINGS: MappingsPage(current, self.reads, self),
             PageId.RULES: RulesPage(current, self.reads, self),
             PageId.OPTIONS: OptionsPage(current, self),
-            PageId.SUMMARY: SummaryPage(current, self),
+            PageId.SUMMARY: SummaryPage(current, self.reads, self),
         }
         for page_id, page in self.pages.items():
             page.setFinalPage(existing is not None)  # Edit saves from any page

@@ -108,7 +108,10 @@ def test_a_rule_with_an_action_is_saved_and_obeyed_by_a_real_sync(
     wait_count(qtbot, rule, "Matches 1 of 3 contacts")
     driver.next()
     driver.next()
-    assert "contact is in 'Customers'" in driver.page().rows["Rules"].text()
+    assert driver.page().rows["Rules"].text() == (
+        "vCard folder 'work': in category 'Customers', then add to category 'From work'\n"
+        "vCard folder 'phone': all contacts"
+    )
     driver.finish()
 
     with Store(store_path) as store:
@@ -144,3 +147,23 @@ def test_one_way_shows_only_the_sources_rules_and_says_why(qtbot, open_wizard, f
     )
     wait_count(qtbot, page.sections[Side.A].editors[0], "Matches 3 of 3 contacts")
     driver.shot("rules-one-way")
+
+
+def test_a_rule_reads_as_a_sentence_with_the_fields_labels():
+    from piesync_desktop.engine.connectors.vcard_codec import VCARD_SCHEMA
+    from piesync_desktop.engine.rules import Rule
+    from piesync_desktop.ui.wizard.rule_editor import rule_sentence
+
+    rule = Rule(
+        "a",
+        (
+            Condition(ConditionOp.NOT_IN_TAG, "Family"),
+            Condition(ConditionOp.NOT_EMPTY, field="company"),
+        ),
+        (Action(ActionOp.SET_FIELD, "Lead", "title"), Action(ActionOp.REMOVE_TAG, "Old")),
+        match_all=False,
+    )
+    assert rule_sentence(rule, (VCARD_SCHEMA, VCARD_SCHEMA), ("category", "list")) == (
+        "not in category 'Family' or Company is not empty, then set Job title to 'Lead' and "
+        "remove from list 'Old'"
+    )

@@ -60,6 +60,14 @@ class TrashCandidate:
     decision: str | None = None  # a TrashDecision the next sync carries out
 
 
+def connection_id(store: Store, name: str) -> int:
+    """The id of connection ``name`` (one indexed lookup, for paged reads that ask often)."""
+    row = store.db.execute("SELECT id FROM connections WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        store.connection(name)  # raises the ConfigError that names the connections there are
+    return int(row[0])
+
+
 def hidden_side(store: Store, connection_id: int) -> str | None:
     """The target of a one-way connection: its contacts that exist only there are not listed."""
     row = store.db.execute(

@@ -29,6 +29,15 @@ from piesync_desktop.ui.tasks import StoreTasks, TaskError
 PAGE = 200  # contacts or timeline rows read at a time
 RELOAD_MAX = 1000  # a refresh reads again at most this many of the rows already shown
 FAILING_COLOUR = QColor("#c5221f")
+FAILING_BRUSH = QBrush(FAILING_COLOUR)
+
+# The roles the lists answer, as ints: a table asks for a dozen roles of every visible cell at each
+# paint, so the others are turned away before any other work.
+DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+DECORATION = int(Qt.ItemDataRole.DecorationRole)
+TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+LIST_ROLES = frozenset({DISPLAY, DECORATION, TOOLTIP, FOREGROUND})
 
 STATE_TEXT = {
     "in_sync": "In sync",
@@ -85,10 +94,6 @@ def side_names(apps: dict[str, AppLabel]) -> dict[str, str]:
     return places
 
 
-def _connection_id(store: Store, name: str) -> int:
-    return store.connection(name).id or 0
-
-
 @dataclass(frozen=True, slots=True)
 class ContactQuery:
     """Which contacts the list shows: all, one state, one failure reason or the contacts behind
@@ -122,6 +127,19 @@ class ContactQuery:
         return health.count_contacts(store, cid, self.state, self.search, self.reason)
 
 
+Reader = Callable[[Store, int, int, Any], list[Any]]  # (store, limit, offset, last row) -> rows
+
+
+class _Generation:
+    """Which load a model shows now. Its tasks read it on the tasks thread (one int, so no lock
+    is needed) to skip the work of a load the person has already left, say a search typed on."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 class _PagedModel(QAbstractTableModel):
     """Rows read a page at a time through the store tasks; answers of an older load dropped."""
 
@@ -137,23 +155,34 @@ class _PagedModel(QAbstractTableModel):
         self._rows: list[Any] = []
         self._more = False
         self._loading = False
-        self._generation = 0
+        self._current = _Generation()
         self._tickets: set[int] = set()
 
     # -- reading -------------------------------------------------------------------------
 
-    def _read(self, store: Store, limit: int, offset: int, last: Any) -> list[Any]:
-        """Rows ``offset`` onwards (``last`` is the row before them); runs on the tasks thread."""
+    @property
+    def _generation(self) -> int:
+        return self._current.value
+
+    def _reader(self) -> Reader:
+        """What reads this model's rows, as it is now: called on the GUI thread, the function it
+        returns runs on the tasks thread (so it holds copies, never the model)."""
         raise NotImplementedError
+
+    def _unless_stale(
+        self, generation: int, work: Callable[[Store], Any]
+    ) -> Callable[[Store], Any]:
+        current = self._current
+        return lambda store: work(store) if current.value == generation else None
 
     def _load(self, keep: int = 0) -> None:
         """Read the first page again, or as many rows as ``keep`` (up to :data:`RELOAD_MAX`)."""
-        self._generation += 1
-        generation = self._generation
+        self._current.value += 1
+        generation, read = self._current.value, self._reader()
         count = min(max(PAGE, keep), RELOAD_MAX)
         self._loading = True
         self._submit(
-            lambda store: self._read(store, count + 1, 0, None),
+            self._unless_stale(generation, lambda store: read(store, count + 1, 0, None)),
             lambda rows: self._loaded(generation, rows, count),
         )
 
@@ -172,10 +201,10 @@ class _PagedModel(QAbstractTableModel):
         if not self.canFetchMore(parent):
             return
         self._loading = True
-        generation, offset = self._generation, len(self._rows)
+        generation, offset, read = self._generation, len(self._rows), self._reader()
         last = self._rows[-1] if self._rows else None
         self._submit(
-            lambda store: self._read(store, PAGE + 1, offset, last),
+            self._unless_stale(generation, lambda store: read(store, PAGE + 1, offset, last)),
             lambda rows: self._appended(generation, rows),
         )
 
@@ -228,9 +257,9 @@ class _PagedModel(QAbstractTableModel):
                 self.index(len(self._rows) - 1, self.columnCount() - 1),
             )
 
-    def app_text(self, side: str, role: int = Qt.ItemDataRole.DisplayRole) -> str:
+    def app_text(self, side: str, role: int = DISPLAY) -> str:
         label = self.apps.get(side)
-        if role == Qt.ItemDataRole.ToolTipRole and label is not None:
+        if role == TOOLTIP and label is not None:
             return str(label)
         return self.names.get(side, side.upper())
 
@@ -289,10 +318,13 @@ class ContactsModel(_PagedModel):
     def contact(self, row: int) -> ContactStatus:
         return self._rows[row]
 
-    def _read(
-        self, store: Store, limit: int, offset: int, last: ContactStatus | None
-    ) -> list[ContactStatus]:
-        return self._query.page(store, _connection_id(store, self.connection), limit, last, offset)
+    def _reader(self) -> Reader:
+        query, name = self._query, self.connection
+
+        def read(store: Store, limit: int, offset: int, last: Any) -> list[Any]:
+            return query.page(store, health.connection_id(store, name), limit, last, offset)
+
+        return read
 
     def _loaded(self, generation: int, rows: list[Any], count: int) -> None:
         super()._loaded(generation, rows, count)
@@ -303,7 +335,9 @@ class ContactsModel(_PagedModel):
             return
         query, name = self._query, self.connection
         self._submit(
-            lambda store: query.count(store, _connection_id(store, name)),
+            self._unless_stale(
+                generation, lambda store: query.count(store, health.connection_id(store, name))
+            ),
             lambda total: self._set_total(generation, total),
         )
 
@@ -323,31 +357,30 @@ class ContactsModel(_PagedModel):
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
-        if not index.isValid():
+        if role not in LIST_ROLES or not index.isValid():
             return None
         item: ContactStatus = self._rows[index.row()]
-        column = ContactColumn(index.column())
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            if column is ContactColumn.STATE:
+        column = index.column()
+        if role in (DISPLAY, TOOLTIP):
+            if column == ContactColumn.STATE:
                 return STATE_TEXT.get(item.state, item.state)
-            if column is ContactColumn.NAME:
+            if column == ContactColumn.NAME:
                 return item.name or item.id
-            if column is ContactColumn.EMAIL:
+            if column == ContactColumn.EMAIL:
                 return item.email
-            if column is ContactColumn.APP:
+            if column == ContactColumn.APP:
                 return self.app_text(item.side, role)
-            if column is ContactColumn.ID:
+            if column == ContactColumn.ID:
                 return item.id
             return item.reason
-        if role == Qt.ItemDataRole.DecorationRole:
-            if column is ContactColumn.STATE:
+        if role == DECORATION:
+            if column == ContactColumn.STATE:
                 return state_icon(item.state)
-            if column is ContactColumn.APP:
+            if column == ContactColumn.APP:
                 return self.app_decoration(item.side)
-        failing_text = column in (ContactColumn.STATE, ContactColumn.REASON)
-        if role == Qt.ItemDataRole.ForegroundRole and item.state == "failing" and failing_text:
-            return QBrush(FAILING_COLOUR)
-        return None
+            return None
+        failing_text = column == ContactColumn.STATE or column == ContactColumn.REASON
+        return FAILING_BRUSH if item.state == "failing" and failing_text else None
 
 
 class TimelineColumn(enum.IntEnum):
@@ -401,8 +434,13 @@ class TimelineModel(_PagedModel):
     def entry(self, row: int) -> dict[str, Any]:
         return self._rows[row]
 
-    def _read(self, store: Store, limit: int, offset: int, last: Any) -> list[dict[str, Any]]:
-        return health.timeline(store, _connection_id(store, self.connection), limit, offset)
+    def _reader(self) -> Reader:
+        name = self.connection
+
+        def read(store: Store, limit: int, offset: int, last: Any) -> list[Any]:
+            return health.timeline(store, health.connection_id(store, name), limit, offset)
+
+        return read
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(TimelineColumn)
@@ -413,31 +451,30 @@ class TimelineModel(_PagedModel):
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
-        if not index.isValid():
+        if role not in LIST_ROLES or not index.isValid():
             return None
         row = self._rows[index.row()]
-        column = TimelineColumn(index.column())
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            if column is TimelineColumn.WHEN:
+        column = index.column()
+        if role in (DISPLAY, TOOLTIP):
+            if column == TimelineColumn.WHEN:
                 return moment(row["at"])
-            if column is TimelineColumn.CONTACT:
+            if column == TimelineColumn.CONTACT:
                 name = row["name"] or row["id"]
-                if role == Qt.ItemDataRole.ToolTipRole:
+                if role == TOOLTIP:
                     return "\n".join(p for p in (name, row["email"], f"ID {row['id']}") if p)
                 return name
-            if column is TimelineColumn.APP:
+            if column == TimelineColumn.APP:
                 return self.app_text(row["side"], role)
             return what_happened(row, self.names)
-        if role == Qt.ItemDataRole.DecorationRole:
-            if column is TimelineColumn.CONTACT:
+        if role == DECORATION:
+            if column == TimelineColumn.CONTACT:
                 deleted = row["state"] == "deleted"
                 return icon("action-remove") if deleted else state_icon(row["state"])
-            if column is TimelineColumn.APP:
+            if column == TimelineColumn.APP:
                 return self.app_decoration(row["side"])
-        failed = column is TimelineColumn.WHAT and row["state"] == "failing"
-        if role == Qt.ItemDataRole.ForegroundRole and failed:
-            return QBrush(FAILING_COLOUR)
-        return None
+            return None
+        failed = column == TimelineColumn.WHAT and row["state"] == "failing"
+        return FAILING_BRUSH if failed else None
 
 
 class ReasonColumn(enum.IntEnum):

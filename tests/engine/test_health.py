@@ -9,6 +9,7 @@ from helpers.engine import make_pair
 
 from piesync_desktop.engine import health
 from piesync_desktop.engine.connection import Direction
+from piesync_desktop.engine.errors import ConfigError
 
 
 def test_report_lists_states_reasons_and_actions(store, locks):
@@ -242,3 +243,10 @@ def test_paging_after_a_key_gives_the_same_list_as_offsets(store, locks):
         in_sync += page
         after = health.page_key(page[-1])
     assert in_sync == health.contacts(store, cid, state="in_sync")
+
+
+def test_connection_id_by_name(store, locks):
+    pair = make_pair(store, locks, name="office")
+    assert health.connection_id(store, "office") == pair.settings.id
+    with pytest.raises(ConfigError, match="No connection named 'elsewhere'"):
+        health.connection_id(store, "elsewhere")

@@ -4,6 +4,7 @@ shows must be what the read model says, and its lists must stay lazy."""
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -293,6 +294,29 @@ def test_a_stale_page_is_dropped(
     assert len(firsts) == 1
     assert keys(rows(view)) == keys(health.contacts(engine, cid, search="anna"))
     assert model.total == health.count_contacts(engine, cid, search="anna")
+
+
+def test_a_load_left_before_it_ran_reads_nothing(
+    qtbot, demo_profile: DemoProfile, store_tasks: StoreTasks, engine: Store, monkeypatch
+) -> None:
+    view = open_view(qtbot, store_tasks, demo_profile.connection)
+    searched: list[str] = []
+    real = health.contacts
+
+    def contacts(store, cid, state=None, search="", *args, **kwargs):
+        searched.append(search)
+        return real(store, cid, state, search, *args, **kwargs)
+
+    monkeypatch.setattr(health, "contacts", contacts)
+    gate = threading.Event()
+    store_tasks.submit(lambda _store: gate.wait(10))  # the tasks thread is busy meanwhile
+    for text in ("j", "ja", "jan"):  # typed while an earlier read runs
+        view.contacts_model.set_query(ContactQuery(search=text))
+    gate.set()
+    settle(qtbot, store_tasks)
+    assert searched == ["jan"]
+    expected = real(engine, cid_of(engine, demo_profile.connection), search="jan", limit=PAGE)
+    assert keys(rows(view)) == keys(expected)
 
 
 # -- timeline ------------------------------------------------------------------------------

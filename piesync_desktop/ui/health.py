@@ -15,7 +15,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSignalBlocker, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QSignalBlocker,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QCloseEvent, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -188,6 +197,7 @@ class HealthView(QWidget):
         self._tickets: set[int] = set()
         self._overview_pending = False
         self._page_pending = False
+        self._scroll_back: dict[QAbstractItemModel, int] = {}
 
         self.contacts_model = ContactsModel(tasks, connection, self)
         self.timeline_model = TimelineModel(tasks, connection, self)
@@ -395,10 +405,12 @@ class HealthView(QWidget):
         self._overview_pending = self._page_pending = True
         name = self.connection
         self._submit(lambda store: load_overview(store, name), self._show_overview)
-        if self.overview is None:
-            self.contacts_model.set_query(self.contacts_model.query)
-        else:
-            self.contacts_model.reload()
+        # The lists are read again as far as they were scrolled, and scrolled back there.
+        self._scroll_back = {
+            self.contacts_model: self.contacts_table.verticalScrollBar().value(),
+            self.timeline_model: self.timeline_table.verticalScrollBar().value(),
+        }
+        self.contacts_model.reload()
         self.timeline_model.reload()
 
     def set_waiting(self, other: str | None) -> None:
@@ -451,6 +463,7 @@ class HealthView(QWidget):
             self._show_query(wanted)
 
     def _show_query(self, query: ContactQuery) -> None:
+        self._scroll_back.pop(self.contacts_model, None)  # another list starts at its top
         self.tabs.setCurrentIndex(0)
         self._page_pending = True
         self.contacts_model.set_query(query)
@@ -568,10 +581,17 @@ class HealthView(QWidget):
     @Slot()
     def _on_page_loaded(self) -> None:
         self._page_pending = False
+        self._restore_scroll(self.contacts_model, self.contacts_table)
         self._emit_loaded()
+
+    def _restore_scroll(self, model: QAbstractItemModel, table: QTableView) -> None:
+        value = self._scroll_back.pop(model, None)
+        if value:
+            table.verticalScrollBar().setValue(value)
 
     @Slot()
     def _on_timeline_loaded(self) -> None:
+        self._restore_scroll(self.timeline_model, self.timeline_table)
         if self.timeline_model.rowCount() == 0:
             self.timeline_note.setText("Nothing yet: the timeline fills as the syncs run.")
         else:

@@ -363,6 +363,14 @@ def test_lists_load_a_page_at_a_time(qtbot, profile: Path, engine: Store) -> Non
         loaded = model.rowCount()
         assert loaded < total  # what is shown, not the whole list
         assert keys(rows(view)) == keys(health.contacts(engine, cid, limit=loaded))
+
+        bar = table.verticalScrollBar()
+        bar.setValue(bar.maximum() // 2)
+        where = bar.value()
+        view.refresh()  # after a sync: the same rows again, scrolled back where they were
+        settle(qtbot, tasks)
+        assert model.rowCount() == loaded
+        assert bar.value() == where > 0
         while model.has_more:  # scrolling on reaches the end, each contact once
             table.scrollToBottom()
             shown = model.rowCount()

@@ -16,8 +16,6 @@ from piesync_desktop.ui.wizard.authorization import AUTHORIZATIONS
 from piesync_desktop.ui.wizard.catalogue import capability_summary, supported_apps
 from piesync_desktop.ui.wizard.wizard import PageId
 
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
-
 ADDRESS_BOOK = dataclasses.replace(
     VCardDir.app,
     key="book",

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtWidgets import QWizard
 
 from piesync_desktop.engine.connection import Direction, Side
 from piesync_desktop.engine.store import Store
 from piesync_desktop.ui.wizard.mapping_model import HOW
 from piesync_desktop.ui.wizard.wizard import PageId
-
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 
 def test_edit_starts_from_the_saved_settings(open_wizard, folders, connection_adder):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from PySide6.QtWidgets import QWizard
 
 from piesync_desktop import paths
@@ -15,9 +14,6 @@ from piesync_desktop.engine.mapping import MappingKind
 from piesync_desktop.engine.store import Store
 from piesync_desktop.engine.sync import run_sync
 from piesync_desktop.ui.wizard.wizard import PageId
-
-# The offscreen platform says so when a window sets size hints; it is not about our code.
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 
 def emails_in(folder: Path) -> set[str]:

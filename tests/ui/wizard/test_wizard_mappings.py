@@ -3,7 +3,6 @@ name join/split shown as such."""
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import Qt
 
 from piesync_desktop.engine.connection import Direction, Side
@@ -13,8 +12,6 @@ from piesync_desktop.engine.model import AppSchema
 from piesync_desktop.engine.store import Store
 from piesync_desktop.ui.wizard.mapping_model import ARROW, B_FIELD, HOW, SYNC, MappingTableModel
 from piesync_desktop.ui.wizard.wizard import PageId
-
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 
 def choose(page, a_field: str, b_field: str) -> None:

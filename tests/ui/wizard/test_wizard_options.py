@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 from PySide6.QtWidgets import QWizard
 
 from piesync_desktop.engine.connection import Direction, Side
@@ -15,8 +14,6 @@ from piesync_desktop.engine.model import Capabilities
 from piesync_desktop.engine.store import Store
 from piesync_desktop.ui.wizard.options_page import AVOID_DUPLICATES_RISK
 from piesync_desktop.ui.wizard.wizard import PageId
-
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 
 def test_turning_avoid_duplicates_off_warns_about_the_risk(open_wizard, folders, store_path):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
-
 from piesync_desktop import paths
 from piesync_desktop.engine.connection import Direction, Side
 from piesync_desktop.engine.connectors.base import open_connector
@@ -17,8 +15,6 @@ from piesync_desktop.engine.store import Store
 from piesync_desktop.engine.sync import run_sync
 from piesync_desktop.ui.wizard import side_reads
 from piesync_desktop.ui.wizard.wizard import PageId
-
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 
 def wait_count(qtbot, editor, text: str) -> None:

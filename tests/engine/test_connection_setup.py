@@ -30,6 +30,7 @@ from piesync_desktop.engine.connectors.vcard_dir import VCardDir
 from piesync_desktop.engine.errors import ConfigError
 from piesync_desktop.engine.mapping import IncompatibleFields, MappingKind, default_mappings
 from piesync_desktop.engine.model import Capabilities
+from piesync_desktop.engine.store import Store
 
 VCARD = VCardDir.app
 NO_TAGS = dataclasses.replace(
@@ -209,3 +210,22 @@ def test_build_settings_refuses_the_same_book_and_impossible_options(folders):
         build_settings("x", side, other, sync_deletions=True)
     with pytest.raises(ConfigError, match="name"):
         build_settings("", side, other)
+
+
+def test_the_cli_connect_makes_the_same_checks(folders, profile, capsys):
+    from piesync_desktop.cli import main
+
+    a, b = folders
+    base = ["--profile", str(profile), "connect"]
+    assert main([*base, "x", "--a", f"vcard:{a}", "--b", f"vcard:{a}"]) == 2
+    assert "same address book" in capsys.readouterr().err
+    assert main([*base, "x", "--a", f"vcard:{a}", "--b", f"vcard:{b}", "--sync-unsubscribes"]) == 2
+    assert "Sync Unsubscribes: Not available: vCard folder does not record" in (
+        capsys.readouterr().err
+    )
+    options = ["--direction", "b-to-a", "--sync-deletions"]
+    assert main([*base, "x", "--a", f"vcard:{a}", "--b", f"vcard:{b}", *options]) == 0
+    with Store(profile / "piesync.sqlite3") as store:
+        saved = store.connection("x")
+    assert saved.sync_deletions and saved.direction is Direction.B_TO_A
+    assert saved.mappings and len(saved.rules) == 2

@@ -325,6 +325,18 @@ class RuleEditor(QFrame):
         for row in self.condition_rows:
             row.set_known_tags(tags)
 
+    def unfinished(self) -> str | None:
+        """What is still missing in this rule (a value to compare or a tag to add), or None."""
+        for row in self.condition_rows:
+            condition = row.condition()
+            if condition.op not in NO_VALUE_OPS and not condition.value:
+                return f"a condition on {row.subject.currentText()} has no value yet"
+        for row in self.action_rows:
+            action = row.action()
+            if action.op is not ActionOp.SET_FIELD and not action.value:
+                return f"'{row.op.currentText()}' names no {self.sides.target_tag_noun} yet"
+        return None
+
     def rule(self) -> Rule:
         conditions = tuple(row.condition() for row in self.condition_rows)
         return Rule(

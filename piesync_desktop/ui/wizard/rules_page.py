@@ -108,6 +108,8 @@ class RulesPage(WizardPage):
         self.one_way_note = NoticeLine("info", self)
         self.one_way_note.hide()
         self.body.addWidget(self.one_way_note)
+        self.unfinished = NoticeLine("warning", self)
+        self.unfinished.hide()
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -121,6 +123,7 @@ class RulesPage(WizardPage):
         content_layout.addStretch(1)
         scroll.setWidget(content)
         self.body.addWidget(scroll, 1)
+        self.body.addWidget(self.unfinished)
         self._timers: dict[Side, QTimer] = {}
         for side in Side:
             timer = QTimer(self)
@@ -139,7 +142,26 @@ class RulesPage(WizardPage):
         self._build()
 
     def isComplete(self) -> bool:
-        return self._built_for is not None
+        return self._built_for is not None and self._unfinished() is None
+
+    def _unfinished(self) -> str | None:
+        draft = self._draft()
+        for side in Side:
+            if not draft.direction.reads_from(side):
+                continue
+            for number, editor in enumerate(self.sections[side].editors, 1):
+                missing = editor.unfinished()
+                if missing:
+                    return f"Rule {number} of {draft.label(side)}: {missing}."
+        return None
+
+    def _show_unfinished(self) -> None:
+        missing = self._unfinished() if self._built_for is not None else None
+        if missing:
+            self.unfinished.show_text(missing)
+        else:
+            self.unfinished.hide()
+        self.completeChanged.emit()
 
     # -- building -----------------------------------------------------------------------------
 
@@ -192,6 +214,7 @@ class RulesPage(WizardPage):
         self._show_one_way_note()
         self._built_for = draft.specs_now()
         self._store_rules()
+        self._show_unfinished()
         for side in Side:
             self._count(side)
         self.completeChanged.emit()
@@ -215,6 +238,7 @@ class RulesPage(WizardPage):
 
     def _on_edited(self, side: Side) -> None:
         self._store_rules()
+        self._show_unfinished()
         self.sections[side].set_counts(["Counting…"] * len(self.sections[side].editors))
         self._timers[side].start()
 

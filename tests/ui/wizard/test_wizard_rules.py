@@ -41,10 +41,15 @@ def test_the_preview_counts_the_contacts_each_rule_matches(qtbot, open_wizard, f
 
     row = first.add_condition()
     assert first.count.text() == "Counting…"  # shown until the new count comes back
+    assert not page.isComplete()
+    assert page.unfinished.message() == (
+        "Rule 1 of vCard folder 'work': a condition on Category has no value yet."
+    )
     assert row.subject.currentText() == "Category" and row.op.currentText() == "is in"
     suggestions = [row.value.itemText(i) for i in range(row.value.count())]
     assert suggestions == ["Customers", "Friends"]  # the categories the folder's cards carry
     qtbot.keyClicks(row.value.lineEdit(), "customers")
+    assert page.isComplete() and not page.unfinished.isVisibleTo(page)
     wait_count(qtbot, first, "Matches 1 of 3 contacts")
 
     second = section.add_rule()

@@ -96,7 +96,8 @@ class ConnectionDraft:
         return self.specs[Side.A], self.specs[Side.B]
 
     def apps_now(self) -> tuple[str, str]:
-        return tuple(app.key if app else "" for app in (self.apps[Side.A], self.apps[Side.B]))  # type: ignore[return-value]
+        a, b = self.apps[Side.A], self.apps[Side.B]
+        return (a.key if a else "", b.key if b else "")
 
     def effective_winner(self) -> Side:
         if self.direction is Direction.A_TO_B:

@@ -175,8 +175,9 @@ class RulesPage(WizardPage):
 
     def _build(self) -> None:
         draft = self._draft()
-        schemas = {side: self._reads.schema(side) for side in Side}
-        if any(schema is None for schema in schemas.values()):
+        found = {side: self._reads.schema(side) for side in Side}
+        schemas = {side: schema for side, schema in found.items() if schema is not None}
+        if len(schemas) < len(found):
             self._built_for = None
             self.reading.setText(
                 f"Reading the fields of {draft.label(Side.A)} and {draft.label(Side.B)}…"
@@ -193,8 +194,8 @@ class RulesPage(WizardPage):
         for side in Side:
             other = side.other
             sides = RuleSides(
-                source_schema=schemas[side],  # type: ignore[arg-type]
-                target_schema=schemas[other],  # type: ignore[arg-type]
+                source_schema=schemas[side],
+                target_schema=schemas[other],
                 source_tag_noun=draft.tag_noun(side),
                 target_tag_noun=draft.tag_noun(other),
                 source_has_tags=draft.app(side).capabilities.tags,

@@ -8,7 +8,7 @@ contacts are kept slim (fields and tags) and only ever looked at on that thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -138,7 +138,7 @@ class SideReads(QObject):
         self,
         side: Side,
         rules: Sequence[Rule],
-        on_done: object,
+        on_done: Callable[[RuleCounts], None],
     ) -> bool:
         """Count the rules' matches on the side's contacts; False while they are not read yet."""
         snapshot = self._snapshots.get(side)
@@ -148,7 +148,7 @@ class SideReads(QObject):
         self.runners[side].submit(
             "count",
             lambda ctx: count_rule_matches(records, chosen, ctx),
-            on_done,  # type: ignore[arg-type]
+            on_done,
         )
         return True
 

@@ -177,6 +177,7 @@ class VCardFolderAuthorization(AuthorizationWidget):
     def _on_text_changed(self, _text: str) -> None:
         self._check = None
         self.context.runner.cancel("location")
+        self._style_status(False)
         if self._path():
             self.status.setText("Counting…")
             self._timer.start()

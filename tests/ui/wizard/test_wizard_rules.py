@@ -168,3 +168,27 @@ def test_a_rule_reads_as_a_sentence_with_the_fields_labels():
         "not in category 'Family' or Company is not empty, then set Job title to 'Lead' and "
         "remove from list 'Old'"
     )
+
+
+def test_counting_shows_while_a_side_is_still_being_read(qtbot, monkeypatch, open_wizard, folders):
+    from piesync_desktop.engine.connectors.vcard_codec import VCARD_SCHEMA
+
+    release = threading.Event()
+    read = side_reads.read_side
+
+    def slow_read(spec, ctx):  # a big folder: fields first, contacts long after
+        ctx.report(side_reads.SchemaRead(VCARD_SCHEMA))
+        ctx.report(side_reads.ReadProgress(2, 3))
+        assert release.wait(timeout=20)
+        return read(spec, ctx)
+
+    monkeypatch.setattr(side_reads, "read_side", slow_read)
+    driver = open_wizard()
+    try:
+        driver.to_page(PageId.RULES, *folders)
+        editor = driver.page().sections[Side.A].editors[0]
+        assert editor.count.text().startswith("Counting…")
+        driver.shot("rules-counting")
+    finally:
+        release.set()
+    wait_count(qtbot, editor, "Matches 3 of 3 contacts")

@@ -52,6 +52,16 @@ class AppLabel:
             location = "~" + location[len(home) :]
         return cls(key, names.get(key, key), location)
 
+    @property
+    def short_location(self) -> str:
+        """A folder's own name rather than its whole path (the tooltip has the whole)."""
+        if "/" in self.location and not self.location.startswith(("http:", "https:")):
+            return Path(self.location).name or self.location
+        return self.location
+
+    def short(self) -> str:
+        return f"{self.name} · {self.short_location}" if self.location else self.name
+
     def __str__(self) -> str:
         return f"{self.name} ({self.location})" if self.location else self.name
 
@@ -236,7 +246,7 @@ class ConnectionsModel(QAbstractTableModel):
         if column is Column.NAME:
             return row.name
         if column is Column.APPS:
-            return f"{row.a}  {ARROWS[row.direction]}  {row.b}"
+            return f"{row.a.short()}  {ARROWS[row.direction]}  {row.b.short()}"
         if column is Column.LAST_SYNC:
             run = row.last_run
             return when(run["finished_at"] or run["started_at"]) if run else "Never"

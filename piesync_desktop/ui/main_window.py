@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         table.setAlternatingRowColors(True)
         table.setShowGrid(False)
         table.setWordWrap(False)
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         table.verticalHeader().hide()
         table.verticalHeader().setDefaultSectionSize(34)
         header = table.horizontalHeader()
@@ -251,7 +252,8 @@ class MainWindow(QMainWindow):
         elif self.scheduler.paused:
             self.statusBar().showMessage("Syncing is paused.")
         else:
-            self.statusBar().showMessage(f"{len(names)} connections. {self._next_sync_text()}")
+            count = f"{len(names)} connection{'s' if len(names) > 1 else ''}"
+            self.statusBar().showMessage(f"{count}. {self._next_sync_text()}")
 
     def _next_sync_text(self) -> str:
         due = [d for name in self.model.names if (d := self.scheduler.due(name)) is not None]

@@ -39,6 +39,10 @@ class JobContext:
     def cancelled(self) -> bool:
         return self._stale.is_set()
 
+    def make_stale(self) -> None:
+        """Called from the GUI thread when a newer job replaces this one."""
+        self._stale.set()
+
     def check(self) -> None:
         """Stop the job here if it is no longer wanted."""
         if self._stale.is_set():
@@ -127,7 +131,7 @@ class Background(QObject):
         if ticket is not None:
             callbacks = self._jobs.pop(ticket, None)
             if callbacks is not None:
-                callbacks.context._stale.set()
+                callbacks.context.make_stale()
 
     def busy(self, channel: str) -> bool:
         return channel in self._current

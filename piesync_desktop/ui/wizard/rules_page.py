@@ -112,6 +112,7 @@ class RulesPage(WizardPage):
         self.unfinished.hide()
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         content = QWidget(scroll)
         content_layout = QVBoxLayout(content)

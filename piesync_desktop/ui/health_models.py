@@ -416,7 +416,7 @@ def what_happened(row: dict[str, Any], names: dict[str, str]) -> str:
     if action == "created":
         return f"Created (copied from {names[other]})"
     if action == "updated":
-        return "Updated"
+        return f"Updated from {names[other]}"
     if action == "failed":
         return f"Failed: {detail}"
     if action == "deleted":

@@ -21,8 +21,16 @@ from piesync_desktop.engine.mapping import default_mappings
 from piesync_desktop.engine.rules import default_rules
 from piesync_desktop.engine.store import Store
 from piesync_desktop.engine.sync import run_sync
+from piesync_desktop.ui.connections_model import AppLabel
 from piesync_desktop.ui.health import HealthView
-from piesync_desktop.ui.health_models import PAGE, ContactColumn, ContactQuery, TimelineColumn
+from piesync_desktop.ui.health_models import (
+    PAGE,
+    ContactColumn,
+    ContactQuery,
+    TimelineColumn,
+    side_names,
+    what_happened,
+)
 from piesync_desktop.ui.icons import state_icon
 from piesync_desktop.ui.tasks import StoreTasks
 
@@ -337,7 +345,7 @@ def test_timeline_most_recent_first(
     assert times[0] > times[-1]  # the second sync's rows come first
     # the conflict the second sync settled, and the deletion it carried across
     whats = [model.index(r, TimelineColumn.WHAT).data() for r in range(model.rowCount())]
-    assert "Updated" in whats
+    assert "Updated from demo-work" in whats
     assert any(text.startswith("Deleted") for text in whats)
     view.tabs.setCurrentIndex(1)
     shot(view, "timeline")
@@ -499,3 +507,21 @@ def test_an_unknown_connection_is_said_in_a_sentence(
     text = html.unescape(view.problem_label.text())
     assert "No connection named 'gone meanwhile'" in text
     assert "Traceback" not in view.problem_label.text()
+
+
+def test_sides_are_named_so_they_can_be_told_apart() -> None:
+    work = AppLabel("vcard", "vCard folder", "~/contacts/work")
+    phone = AppLabel("vcard", "vCard folder", "/media/phone/contacts")
+    google = AppLabel("google", "Google Contacts", "me@example.com")
+    assert side_names({"a": work, "b": phone}) == {"a": "work", "b": "contacts"}
+    assert side_names({"a": work, "b": google}) == {"a": "vCard folder", "b": "Google Contacts"}
+    twin = AppLabel("vcard", "vCard folder", "/elsewhere/work")
+    assert side_names({"a": work, "b": twin}) == {"a": "vCard folder (A)", "b": "vCard folder (B)"}
+    row = {"action": "created in B", "detail": "", "side": "a"}
+    names = side_names({"a": work, "b": google})
+    assert what_happened(row, names) == "Copied to Google Contacts"
+    assert what_happened({**row, "action": "created", "side": "b"}, names) == (
+        "Created (copied from vCard folder)"
+    )
+    excluded = {"action": "excluded", "detail": "No email address.", "side": "a"}
+    assert what_happened(excluded, names) == "Excluded: No email address."

@@ -217,6 +217,15 @@ def test_clicking_an_action_figure_lists_exactly_those_contacts(
         # the figure counts actions, the list contacts: when they differ, the caption says why
         assert bool(view.caption.toolTip()) == (actions[side][action] != len(expected))
     assert len(health.action_contacts(engine, cid, "b", "created")) == actions["b"]["created"]
+
+    search(qtbot, view, "jan")  # a search does not apply to an action's list: it is cleared
+    click(qtbot, view.action_summary.buttons[("b", "created")])
+    qtbot.wait(300)  # longer than the search's debounce: no search starts from the clearing
+    settle(qtbot, store_tasks)
+    assert view.search.text() == ""
+    assert view.contacts_model.query == ContactQuery(action=("b", "created"))
+    search(qtbot, view, "jan")  # typing again searches all contacts
+    assert view.contacts_model.query == ContactQuery(search="jan")
     shot(view, "actions")
 
 

@@ -93,7 +93,7 @@ def measure(workdir: Path, name: str) -> tuple[float, list[float]]:
     timer.stop()
     manager.shutdown()
     tasks.shutdown()
-    window.close()
+    window.hide()
     return finished[0] - started, gaps
 
 

@@ -85,10 +85,17 @@ def incompatibility(a: FieldSpec, b: FieldSpec) -> str | None:
             "own predefined values; two dropdown, radio button or checkbox fields never map."
         )
     if b.type not in _COMPATIBLE[a.type]:
-        return f"a {a.type.value} field cannot hold a {b.type.value} value and back."
+        return (
+            f"{_article(a.type.value)} {a.type.value} field cannot hold "
+            f"{_article(b.type.value)} {b.type.value} value and back."
+        )
     if a.read_only and b.read_only:
         return "both fields are read-only, so nothing could ever be written."
     return None
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def check_custom(

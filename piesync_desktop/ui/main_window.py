@@ -292,17 +292,19 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def new_connection(self) -> None:
-        wizard = ConnectionWizard(self.tasks, existing=None, parent=self)
-        wizard.saved.connect(self._connection_saved)
-        wizard.open()
+        self._open_wizard(None)
 
     @Slot()
     def edit_selected(self) -> None:
         row = self.selected()
         if row is None:
             return
-        wizard = ConnectionWizard(self.tasks, existing=row.name, parent=self)
+        self._open_wizard(row.name)
+
+    def _open_wizard(self, existing: str | None) -> None:
+        wizard = ConnectionWizard(self.tasks, existing=existing, parent=self)
         wizard.saved.connect(self._connection_saved)
+        wizard.finished.connect(wizard.deleteLater)
         wizard.open()
 
     @Slot(str)

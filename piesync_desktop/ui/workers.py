@@ -9,6 +9,7 @@ Cancel is a flag the engine checks between batches.
 from __future__ import annotations
 
 import enum
+import gc
 import logging
 import threading
 import time
@@ -35,6 +36,31 @@ log = logging.getLogger(__name__)
 
 ConnectorFactory = Callable[[str], Connector]
 PROGRESS_INTERVAL = 0.1  # seconds between two progress signals of one phase
+
+
+class CollectorPause:
+    """Holds Python's cycle collector off while any sync runs.
+
+    A run makes hundreds of thousands of objects; the collector's full passes over them took
+    120-240 ms each in the worker thread, and hold the GIL, so the window froze that long (see
+    bench/event_loop.py). The run's objects are freed by reference counting; the collector runs
+    again once the last run has ended. The collector is one per process, so the pause is counted.
+    """
+
+    _lock = threading.Lock()
+    _runs = 0
+
+    def __enter__(self) -> None:
+        with CollectorPause._lock:
+            if CollectorPause._runs == 0:
+                gc.disable()
+            CollectorPause._runs += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with CollectorPause._lock:
+            CollectorPause._runs -= 1
+            if CollectorPause._runs == 0:
+                gc.enable()
 
 
 class Outcome(enum.StrEnum):
@@ -92,7 +118,9 @@ class SyncWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        self.finished.emit(self._run())
+        with CollectorPause():
+            result = self._run()
+        self.finished.emit(result)
 
     def _run(self) -> RunResult:
         name = self.connection

@@ -71,3 +71,24 @@ def system_tray():
     yield process
     process.terminate()
     process.wait(5)
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_dialogs(monkeypatch):
+    """A modal dialog nobody answers would hang the suite (its event loop keeps Python's timeout
+    from firing): any the test did not arrange for fails the test at once, naming the dialog."""
+    from PySide6.QtWidgets import QDialog, QMessageBox
+
+    def refuse(*args, **_kwargs):
+        words = [a for a in args if isinstance(a, str)]
+        raise AssertionError(f"an unexpected dialog would wait for a person: {words}")
+
+    def refuse_exec(dialog):
+        raise AssertionError(
+            f"an unexpected dialog would wait for a person: {dialog.windowTitle()}"
+        )
+
+    for name in ("question", "warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, name, refuse)
+    monkeypatch.setattr(QMessageBox, "exec", refuse_exec)
+    monkeypatch.setattr(QDialog, "exec", refuse_exec)

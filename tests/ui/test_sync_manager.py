@@ -178,3 +178,28 @@ def test_a_connection_sharing_an_account_waits(qtbot, demo_profile: DemoProfile,
 )
 def test_phases_read_like_piesync(phase: str, expected: str) -> None:
     assert status_text(phase)[1] == expected
+
+
+def test_the_cycle_collector_rests_while_any_run_is_under_way() -> None:
+    import gc
+
+    from piesync_desktop.ui.workers import CollectorPause
+
+    assert gc.isenabled()
+    first, second = CollectorPause(), CollectorPause()
+    with first:
+        assert not gc.isenabled()
+        second.__enter__()
+    assert not gc.isenabled()  # the second run still goes on
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+
+
+def test_the_collector_comes_back_after_a_real_run(qtbot, manager, demo_profile) -> None:
+    import gc
+
+    paused_during: list[bool] = []
+    manager.status_changed.connect(lambda _name: paused_during.append(not gc.isenabled()))
+    finish(qtbot, manager, demo_profile.connection)
+    assert any(paused_during)
+    assert gc.isenabled()

@@ -199,3 +199,33 @@ def test_the_empty_profile_invites_a_first_connection(qtbot, profile: Path) -> N
     assert not window.sync_action.isEnabled()
     window.grab().save(str(profile / "empty.png"))
     tasks.shutdown()
+
+
+def test_a_connection_made_in_the_wizard_starts_its_first_sync(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    from helpers.wizard_driver import WizardDriver
+
+    from piesync_desktop.engine.connectors.vcard_codec import new_card
+    from piesync_desktop.engine.model import Item
+    from piesync_desktop.ui.wizard import ConnectionWizard
+
+    office, laptop = tmp_path / "office", tmp_path / "laptop"
+    office.mkdir()
+    laptop.mkdir()
+    fields = {"given_name": "Ann", "family_name": "Lee", "emails": (Item("work", "ann@lee.org"),)}
+    (office / "ann.vcf").write_text(new_card("ann", fields, frozenset()), newline="")
+    window.new_action.trigger()
+    [wizard] = window.findChildren(ConnectionWizard)
+    driver = WizardDriver(qtbot, wizard)
+    driver.through_apps(office, laptop)
+    while wizard.currentId() < len(wizard.pageIds()) - 1:
+        driver.wait_complete()
+        driver.next()
+    driver.wait_complete()
+    with qtbot.waitSignal(window.manager.run_finished, timeout=30_000) as finished:
+        name = driver.finish()
+    assert finished.args[0].connection == name
+    assert [p.name for p in laptop.glob("*.vcf")] != []
+    assert "ann@lee.org" in next(laptop.glob("*.vcf")).read_text()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 2)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -24,7 +23,8 @@ from piesync_desktop.engine.health import ContactStatus
 from piesync_desktop.engine.store import Store
 from piesync_desktop.ui.connections_model import AppLabel
 from piesync_desktop.ui.icons import app_icon, icon, state_icon
-from piesync_desktop.ui.tasks import StoreTasks, TaskError
+from piesync_desktop.ui.paged_model import PagedTableModel, Reader
+from piesync_desktop.ui.tasks import StoreTasks
 
 PAGE = 200  # contacts or timeline rows read at a time
 RELOAD_MAX = 1000  # a refresh reads again at most this many of the rows already shown
@@ -127,126 +127,14 @@ class ContactQuery:
         return health.count_contacts(store, cid, self.state, self.search, self.reason)
 
 
-Reader = Callable[[Store, int, int, Any], list[Any]]  # (store, limit, offset, last row) -> rows
-
-
-class _Generation:
-    """Which load a model shows now. Its tasks read it on the tasks thread (one int, so no lock
-    is needed) to skip the work of a load the person has already left, say a search typed on."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value = 0
-
-
-class _PagedModel(QAbstractTableModel):
-    """Rows read a page at a time through the store tasks; answers of an older load dropped."""
-
-    loaded = Signal()  # the first page of a (re)load is in the model
-    failed = Signal(object)  # TaskError
+class _PagedModel(PagedTableModel):
+    """A Health list: rows of one connection, each naming the side it comes from."""
 
     def __init__(self, tasks: StoreTasks, connection: str, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.tasks = tasks
+        super().__init__(tasks, PAGE, RELOAD_MAX, parent)
         self.connection = connection
         self.apps: dict[str, AppLabel] = {}
         self.names = side_names({})
-        self._rows: list[Any] = []
-        self._more = False
-        self._loading = False
-        self._current = _Generation()
-        self._tickets: set[int] = set()
-
-    # -- reading -------------------------------------------------------------------------
-
-    @property
-    def _generation(self) -> int:
-        return self._current.value
-
-    def _reader(self) -> Reader:
-        """What reads this model's rows, as it is now: called on the GUI thread, the function it
-        returns runs on the tasks thread (so it holds copies, never the model)."""
-        raise NotImplementedError
-
-    def _unless_stale(
-        self, generation: int, work: Callable[[Store], Any]
-    ) -> Callable[[Store], Any]:
-        current = self._current
-        return lambda store: work(store) if current.value == generation else None
-
-    def _load(self, keep: int = 0) -> None:
-        """Read the first page again, or as many rows as ``keep`` (up to :data:`RELOAD_MAX`)."""
-        self._current.value += 1
-        generation, read = self._current.value, self._reader()
-        count = min(max(PAGE, keep), RELOAD_MAX)
-        self._loading = True
-        self._submit(
-            self._unless_stale(generation, lambda store: read(store, count + 1, 0, None)),
-            lambda rows: self._loaded(generation, rows, count),
-        )
-
-    def _loaded(self, generation: int, rows: list[Any], count: int) -> None:
-        if generation != self._generation:
-            return
-        self.beginResetModel()
-        self._rows, self._more, self._loading = rows[:count], len(rows) > count, False
-        self.endResetModel()
-        self.loaded.emit()
-
-    def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> bool:
-        return not parent.isValid() and self._more and not self._loading
-
-    def fetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> None:
-        if not self.canFetchMore(parent):
-            return
-        self._loading = True
-        generation, offset, read = self._generation, len(self._rows), self._reader()
-        last = self._rows[-1] if self._rows else None
-        self._submit(
-            self._unless_stale(generation, lambda store: read(store, PAGE + 1, offset, last)),
-            lambda rows: self._appended(generation, rows),
-        )
-
-    def _appended(self, generation: int, rows: list[Any]) -> None:
-        if generation != self._generation:
-            return
-        page = rows[:PAGE]
-        self._more, self._loading = len(rows) > PAGE, False
-        if page:
-            self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows) + len(page) - 1)
-            self._rows.extend(page)
-            self.endInsertRows()
-
-    def _submit(self, function: Callable[[Store], Any], on_done: Callable[[Any], None]) -> None:
-        ticket = 0
-
-        def done(result: Any) -> None:
-            self._tickets.discard(ticket)
-            on_done(result)
-
-        def failed(problem: TaskError) -> None:
-            self._tickets.discard(ticket)
-            self._loading = False
-            self.failed.emit(problem)
-
-        ticket = self.tasks.submit(function, done, failed)
-        self._tickets.add(ticket)
-
-    def forget_pending(self) -> None:
-        """Drop the answers still to come (the view is closing)."""
-        for ticket in self._tickets:
-            self.tasks.forget(ticket)
-        self._tickets.clear()
-
-    @property
-    def loading(self) -> bool:
-        return self._loading
-
-    @property
-    def has_more(self) -> bool:
-        """Whether rows beyond those loaded exist (scrolling to the end reads them)."""
-        return self._more
 
     def set_apps(self, apps: dict[str, AppLabel]) -> None:
         """The two apps of the connection, to name and show each row's side."""
@@ -266,9 +154,6 @@ class _PagedModel(QAbstractTableModel):
     def app_decoration(self, side: str) -> QIcon:
         label = self.apps.get(side)
         return app_icon(label.key) if label else QIcon()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
 
 
 class ContactColumn(enum.IntEnum):

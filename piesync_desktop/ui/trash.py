@@ -12,13 +12,12 @@ import enum
 import html
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
@@ -46,6 +45,7 @@ from piesync_desktop.engine.connectors.base import catalogue
 from piesync_desktop.engine.health import TrashCandidate
 from piesync_desktop.engine.store import Store, TrashDecision
 from piesync_desktop.ui.icons import app_icon, icon
+from piesync_desktop.ui.paged_model import PagedTableModel, Reader
 from piesync_desktop.ui.tasks import StoreTasks, TaskError
 
 PAGE = 500  # candidates read at a time; more are read as the list is scrolled
@@ -127,71 +127,20 @@ def record_decisions(
     return list(ids)
 
 
-class TrashModel(QAbstractTableModel):
+class TrashModel(PagedTableModel):
     """Trash candidates of every connection, most recent deletion first, read a page at a time."""
 
-    loaded = Signal()  # a reload arrived (the rows were replaced)
-    failed = Signal(object)  # TaskError
-
     def __init__(self, tasks: StoreTasks, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.tasks = tasks
-        self._rows: list[TrashCandidate] = []
-        self._more = False
-        self._loading = False
-        self._generation = 0  # answers of an older reload are dropped
-        self._tickets: set[int] = set()
+        super().__init__(tasks, PAGE, parent=parent)
 
-    # -- data in ---------------------------------------------------------------------------
+    def _reader(self) -> Reader:
+        return lambda store, limit, offset, _last: health.all_trash(
+            store, limit=limit, offset=offset
+        )
 
     def reload(self) -> None:
         """Read the candidates again (as many as are shown now, at least one page)."""
-        self._generation += 1
-        generation, count = self._generation, max(PAGE, len(self._rows))
-        self._loading = True
-        self._submit(
-            lambda store: health.all_trash(store, limit=count + 1),
-            lambda rows: self._reloaded(generation, rows, count),
-        )
-
-    def _reloaded(self, generation: int, rows: list[TrashCandidate], count: int) -> None:
-        if generation != self._generation:
-            return
-        self.beginResetModel()
-        self._rows, self._more, self._loading = rows[:count], len(rows) > count, False
-        self.endResetModel()
-        self.loaded.emit()
-
-    def _appended(self, generation: int, rows: list[TrashCandidate]) -> None:
-        if generation != self._generation:
-            return
-        page = rows[:PAGE]
-        self._more, self._loading = len(rows) > PAGE, False
-        if page:
-            self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows) + len(page) - 1)
-            self._rows.extend(page)
-            self.endInsertRows()
-
-    def _submit(self, function: Callable[[Store], Any], on_done: Callable[[Any], None]) -> None:
-        ticket = 0
-
-        def done(result: Any) -> None:
-            self._tickets.discard(ticket)
-            on_done(result)
-
-        def failed(problem: TaskError) -> None:
-            self._tickets.discard(ticket)
-            self._loading = False
-            self.failed.emit(problem)
-
-        ticket = self.tasks.submit(function, done, failed)
-        self._tickets.add(ticket)
-
-    def forget_pending(self) -> None:
-        """Drop the answers still to come (the window is closing)."""
-        for ticket in self._tickets:
-            self.tasks.forget(ticket)
-        self._tickets.clear()
+        self._load(keep=len(self._rows))
 
     def set_decision(self, keys: Iterable[Key], decision: TrashDecision | None) -> None:
         """Show a saved decision at once, without reading the list again."""
@@ -205,30 +154,10 @@ class TrashModel(QAbstractTableModel):
     def candidate(self, row: int) -> TrashCandidate:
         return self._rows[row]
 
-    @property
-    def loading(self) -> bool:
-        return self._loading
-
     # -- Qt --------------------------------------------------------------------------------
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(Column)
-
-    def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> bool:
-        return not parent.isValid() and self._more and not self._loading
-
-    def fetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> None:
-        if not self.canFetchMore(parent):
-            return
-        self._loading = True
-        generation, offset = self._generation, len(self._rows)
-        self._submit(
-            lambda store: health.all_trash(store, limit=PAGE + 1, offset=offset),
-            lambda rows: self._appended(generation, rows),
-        )
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:

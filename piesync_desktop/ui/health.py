@@ -60,7 +60,7 @@ from piesync_desktop.ui.health_models import (
     side_names,
 )
 from piesync_desktop.ui.icons import app_icon, icon, state_icon
-from piesync_desktop.ui.tasks import StoreTasks, TaskError
+from piesync_desktop.ui.tasks import StoreTasks, TaskError, TaskGroup
 
 SEARCH_DELAY_MS = 150  # the search waits this long after the last keystroke
 COUNTERS = (
@@ -194,7 +194,7 @@ class HealthView(QWidget):
         self.connection = connection
         self.overview: HealthOverview | None = None
         self.waiting_for: str | None = None
-        self._tickets: set[int] = set()
+        self._group = TaskGroup(tasks)
         self._overview_pending = False
         self._page_pending = False
         self._scroll_back: dict[QAbstractItemModel, int] = {}
@@ -611,24 +611,11 @@ class HealthView(QWidget):
         self.problem_label.show()
 
     def _submit(self, function: Callable[[Store], Any], on_done: Callable[[Any], None]) -> None:
-        ticket = 0
-
-        def done(result: Any) -> None:
-            self._tickets.discard(ticket)
-            on_done(result)
-
-        def failed(problem: TaskError) -> None:
-            self._tickets.discard(ticket)
-            self._show_problem(problem)
-
-        ticket = self.tasks.submit(function, done, failed)
-        self._tickets.add(ticket)
+        self._group.submit(function, on_done, self._show_problem)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.search_timer.stop()
-        for ticket in self._tickets:
-            self.tasks.forget(ticket)
-        self._tickets.clear()
+        self._group.forget_all()
         self.contacts_model.forget_pending()
         self.timeline_model.forget_pending()
         super().closeEvent(event)

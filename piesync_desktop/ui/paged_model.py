@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Signal
 
 from piesync_desktop.engine.store import Store
-from piesync_desktop.ui.tasks import StoreTasks, TaskError
+from piesync_desktop.ui.tasks import StoreTasks, TaskError, TaskGroup
 
 Reader = Callable[[Store, int, int, Any], list[Any]]  # (store, limit, offset, last row) -> rows
 
@@ -50,7 +50,7 @@ class PagedTableModel(QAbstractTableModel):
         self._more = False
         self._loading = False
         self._current = _Generation()
-        self._tickets: set[int] = set()
+        self._group = TaskGroup(tasks)
 
     def _reader(self) -> Reader:
         """What reads this model's rows, as it is now: called on the GUI thread, the function it
@@ -123,25 +123,15 @@ class PagedTableModel(QAbstractTableModel):
             self.endInsertRows()
 
     def _submit(self, function: Callable[[Store], Any], on_done: Callable[[Any], None]) -> None:
-        ticket = 0
-
-        def done(result: Any) -> None:
-            self._tickets.discard(ticket)
-            on_done(result)
-
         def failed(problem: TaskError) -> None:
-            self._tickets.discard(ticket)
             self._loading = False
             self.failed.emit(problem)
 
-        ticket = self.tasks.submit(function, done, failed)
-        self._tickets.add(ticket)
+        self._group.submit(function, on_done, failed)
 
     def forget_pending(self) -> None:
         """Drop the answers still to come (the view is closing)."""
-        for ticket in self._tickets:
-            self.tasks.forget(ticket)
-        self._tickets.clear()
+        self._group.forget_all()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)

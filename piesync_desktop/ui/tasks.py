@@ -139,3 +139,42 @@ class StoreTasks(QObject):
         self._close_requested.emit()
         self._thread.quit()
         self._thread.wait()
+
+
+class TaskGroup:
+    """The tasks one view asked for, so that closing the view forgets their answers at once."""
+
+    def __init__(self, tasks: StoreTasks) -> None:
+        self.tasks = tasks
+        self._tickets: set[int] = set()
+
+    def submit(
+        self,
+        function: StoreFunction,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[TaskError], None] | None = None,
+    ) -> int:
+        """As :meth:`StoreTasks.submit`, remembered until it answers or :meth:`forget_all`."""
+        ticket = 0
+
+        def done(result: Any) -> None:
+            self._tickets.discard(ticket)
+            if on_done is not None:
+                on_done(result)
+
+        def failed(problem: TaskError) -> None:
+            self._tickets.discard(ticket)
+            if on_error is not None:
+                on_error(problem)
+            else:
+                self.tasks.error.emit(problem)
+
+        ticket = self.tasks.submit(function, done, failed)
+        self._tickets.add(ticket)
+        return ticket
+
+    def forget_all(self) -> None:
+        """Drop the answers still to come."""
+        for ticket in self._tickets:
+            self.tasks.forget(ticket)
+        self._tickets.clear()

@@ -46,7 +46,7 @@ from piesync_desktop.engine.health import TrashCandidate
 from piesync_desktop.engine.store import Store, TrashDecision
 from piesync_desktop.ui.icons import app_icon, icon
 from piesync_desktop.ui.paged_model import PagedTableModel, Reader
-from piesync_desktop.ui.tasks import StoreTasks, TaskError
+from piesync_desktop.ui.tasks import StoreTasks, TaskError, TaskGroup
 
 PAGE = 500  # candidates read at a time; more are read as the list is scrolled
 LISTED_IN_CONFIRMATION = 12  # a longer list goes to the dialog's details
@@ -230,7 +230,7 @@ class TrashReview(QWidget):
         self.setWindowIcon(icon("action-trash"))
         self.resize(1180, 620)
         self.tasks = tasks
-        self._tickets: set[int] = set()
+        self._group = TaskGroup(tasks)
         self._reselect: set[Key] = set()
 
         self.model = TrashModel(tasks, self)
@@ -406,24 +406,18 @@ class TrashReview(QWidget):
             return
         keys = [key_of(item) for item in items]
         self.message.hide()
-        ticket = 0
 
         def done(connections: list[str]) -> None:
-            self._tickets.discard(ticket)
             self.model.set_decision(keys, decision)
             self._show_done(len(keys), decision)
             for connection in connections:
                 self.decided.emit(connection)
 
         def failed(problem: TaskError) -> None:
-            self._tickets.discard(ticket)
             self._show_error(problem)
             self.refresh()  # what the store holds now
 
-        ticket = self.tasks.submit(
-            lambda store: record_decisions(store, keys, decision), done, failed
-        )
-        self._tickets.add(ticket)
+        self._group.submit(lambda store: record_decisions(store, keys, decision), done, failed)
 
     def _show_done(self, count: int, decision: TrashDecision | None) -> None:
         contacts = "1 contact" if count == 1 else f"{count} contacts"
@@ -443,8 +437,6 @@ class TrashReview(QWidget):
         self.message.show()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        for ticket in self._tickets:
-            self.tasks.forget(ticket)
-        self._tickets.clear()
+        self._group.forget_all()
         self.model.forget_pending()
         super().closeEvent(event)

@@ -65,3 +65,30 @@ def test_a_forgotten_task_calls_nobody(qtbot, store_tasks: StoreTasks) -> None:
     store_tasks.forget(ticket)
     qtbot.waitUntil(lambda: store_tasks.pending == 0)
     assert called == []
+
+
+def test_a_group_forgets_all_its_answers_at_once(qtbot, store_tasks: StoreTasks) -> None:
+    from piesync_desktop.ui.tasks import TaskGroup
+
+    group = TaskGroup(store_tasks)
+    answered: list[object] = []
+    group.submit(lambda store: QThread.msleep(50), answered.append)
+    group.submit(lambda store: 2, answered.append)
+    group.forget_all()
+    qtbot.waitUntil(lambda: store_tasks.pending == 0)
+    assert answered == []
+    group.submit(lambda store: 3, answered.append)
+    qtbot.waitUntil(lambda: answered == [3])
+
+
+def test_a_group_task_without_error_handler_reports_on_the_tasks_signal(
+    qtbot, store_tasks: StoreTasks
+) -> None:
+    from piesync_desktop.ui.tasks import TaskGroup
+
+    def fails(_store):
+        raise ConfigError("No such folder.")
+
+    with qtbot.waitSignal(store_tasks.error) as signal:
+        TaskGroup(store_tasks).submit(fails)
+    assert signal.args[0].message == "No such folder."

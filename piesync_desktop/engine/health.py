@@ -12,7 +12,7 @@ from typing import Any
 
 from piesync_desktop.engine.connection import ConnectionSettings, Direction
 from piesync_desktop.engine.connectors.base import catalogue
-from piesync_desktop.engine.store import TRASH_KEPT, RecordState, Store
+from piesync_desktop.engine.store import TRASH_KEPT, UPDATE_ACTIONS, RecordState, Store
 
 LISTED_STATES = (
     RecordState.IN_SYNC,
@@ -78,14 +78,19 @@ def hidden_side(store: Store, connection_id: int) -> str | None:
     return "b" if row[0] == Direction.A_TO_B else "a"
 
 
-def _shown(store: Store, connection_id: int, alias: str = "r") -> tuple[str, list[Any]]:
+def _shown(
+    store: Store, connection_id: int, alias: str = "r", state: str | None = None
+) -> tuple[str, list[Any]]:
     """The SQL condition (and its parameters) that keeps a record of the index listable.
 
-    Listed states only, and in a one-way connection no record of the target that is paired with
-    nothing (only in the target: pending, but also its own duplicates and contacts without email).
+    Listed states only (or the one ``state``, if it is listed), and in a one-way connection no
+    record of the target that is paired with nothing (only in the target: pending, but also its
+    own duplicates and contacts without email).
     """
-    sql = f"{alias}.state IN ({','.join('?' * len(LISTED_STATES))})"
-    params: list[Any] = [*LISTED_STATES]
+    # One state is spelled as one value, so the state index can seek it.
+    states = LISTED_STATES if state is None else [s for s in LISTED_STATES if s == state]
+    sql = f"{alias}.state IN ({','.join('?' * len(states))})" if states else "0"
+    params: list[Any] = [*states]
     hidden = hidden_side(store, connection_id)
     if hidden is not None:
         sql += f" AND NOT ({alias}.side = ? AND {alias}.link_id IS NULL)"
@@ -95,17 +100,26 @@ def _shown(store: Store, connection_id: int, alias: str = "r") -> tuple[str, lis
 
 def counts(store: Store, connection_id: int) -> dict[str, int]:
     shown, params = _shown(store, connection_id)
-    # Two-way, the state index covers the query; one-way needs link_id, and one pass over the
-    # table is then several times faster than the index plus a lookup of every row.
-    table = "records r NOT INDEXED" if len(params) > len(LISTED_STATES) else "records r"
-    rows = dict(
-        store.db.execute(
-            f"SELECT r.state, COUNT(*) FROM {table} WHERE r.connection_id = ? AND {shown} "
-            "GROUP BY r.state",
-            (connection_id, *params),
-        ).fetchall()
-    )
-    return {name: rows.get(state, 0) for state, name in COUNT_NAMES.items()}
+    if hidden_side(store, connection_id) is not None:
+        # One-way needs link_id, which the name index holds: one pass over it, grouped apart.
+        table, groups = "records r INDEXED BY records_name", "r.state"
+    else:
+        # Two-way, the state index answers in its own order (no grouping table to build).
+        table, groups = "records r INDEXED BY records_state", "r.side, r.state"
+    totals: dict[str, int] = {}
+    for row in store.db.execute(
+        f"SELECT r.state, COUNT(*) FROM {table} WHERE r.connection_id = ? AND {shown} "
+        f"GROUP BY {groups}",
+        (connection_id, *params),
+    ):
+        totals[row[0]] = totals.get(row[0], 0) + row[1]
+    return {name: totals.get(state, 0) for state, name in COUNT_NAMES.items()}
+
+
+# A search matching at least this many records of the store lists its first page by reading
+# the name index in order and keeping the matches (about LIMIT * records / matches rows read);
+# a narrower one reads its matches and sorts them (one lookup per match).
+MANY_MATCHES = 5_000
 
 
 def contacts(
@@ -124,10 +138,23 @@ def contacts(
     ``after`` (the :func:`page_key` of the last contact of the previous page) pages on at the
     cost of the first page, where ``offset`` costs more the further it goes.
     """
-    tables, where, params = _contact_filter(store, connection_id, state, search, reason)
+    where, params = _contact_filter(store, connection_id, state, reason)
+    match = fts_query(search) if search.strip() else None
+    if match is not None and not matches_many(store, match):
+        tables = "records_fts f CROSS JOIN records r ON r.rowid = f.rowid"
+        where = f"records_fts MATCH ? AND {where}"
+        params.insert(0, match)
+    else:
+        tables = "records r INDEXED BY records_name"
+        if match is not None:
+            where += " AND r.rowid IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)"
+            params.append(match)
     if after is not None:
-        where += " AND (r.name COLLATE NOCASE, r.rid, r.side) > (?, ?, ?)"
-        params += list(after)
+        # The first term lets the name index start at the page; the second is the exact bound.
+        where += (
+            " AND r.name COLLATE NOCASE >= ? AND (r.name COLLATE NOCASE, r.rid, r.side) > (?, ?, ?)"
+        )
+        params += [after[0], *after]
     sql = (
         "SELECT r.side, r.rid, r.name, r.email, r.state, "
         "CASE WHEN r.note != '' AND r.reason = '' THEN r.note ELSE r.reason END "
@@ -150,37 +177,48 @@ def count_contacts(
     reason: str | None = None,
 ) -> int:
     """How many contacts :func:`contacts` lists with the same filters, over all pages."""
-    tables, where, params = _contact_filter(store, connection_id, state, search, reason)
+    where, params = _contact_filter(store, connection_id, state, reason)
+    if search.strip():
+        # Counting has no order to keep: reading the matches is the short way, however many.
+        tables = "records_fts f CROSS JOIN records r ON r.rowid = f.rowid"
+        where = f"records_fts MATCH ? AND {where}"
+        params.insert(0, fts_query(search))
+    elif hidden_side(store, connection_id) is None:
+        # The state index holds what the filters test (but a reason), and is the smallest.
+        tables = "records r INDEXED BY records_state"
+        where += " AND r.side IN ('a', 'b')"
+    else:
+        # One-way tests the link too, which the name index holds (smaller than the table).
+        tables = "records r INDEXED BY records_name"
     return int(
         store.db.execute(f"SELECT COUNT(*) FROM {tables} WHERE {where}", params).fetchone()[0]
     )
 
 
 def _contact_filter(
-    store: Store, connection_id: int, state: str | None, search: str, reason: str | None
-) -> tuple[str, str, list[Any]]:
-    """(tables, where, parameters) shared by :func:`contacts` and :func:`count_contacts`.
-
-    The tables are spelled so SQLite walks them in the fast order at 100,000s of contacts: a
-    search reads its matches first, one state uses the state index, all states one table scan.
-    """
-    shown, shown_params = _shown(store, connection_id)
-    tables = "records r NOT INDEXED"
+    store: Store, connection_id: int, state: str | None, reason: str | None
+) -> tuple[str, list[Any]]:
+    """(where, parameters) on the records (alias ``r``) shared by :func:`contacts` and
+    :func:`count_contacts`: the connection, the listed records, a state or failure reason."""
+    if reason is not None:
+        state = RecordState.FAILING
+    shown, shown_params = _shown(store, connection_id, state=state or None)
     where = ["r.connection_id = ?", shown]
     params: list[Any] = [connection_id, *shown_params]
     if reason is not None:
-        state = RecordState.FAILING
         where.append("r.reason = ?")
         params.append(reason)
-    if state:
-        tables = "records r"
-        where.append("r.side IN ('a', 'b') AND r.state = ?")
-        params.append(state)
-    if search.strip():
-        tables = "records_fts f CROSS JOIN records r ON r.rowid = f.rowid"
-        where.insert(0, "records_fts MATCH ?")
-        params.insert(0, fts_query(search))
-    return tables, " AND ".join(where), params
+    return " AND ".join(where), params
+
+
+def matches_many(store: Store, match: str) -> bool:
+    """Whether the FTS query ``match`` finds at least :data:`MANY_MATCHES` records (of any
+    connection); it stops counting there, and the prefix index makes one letter cheap."""
+    row = store.db.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT ?)",
+        (match, MANY_MATCHES),
+    ).fetchone()
+    return int(row[0]) >= MANY_MATCHES
 
 
 def fts_query(text: str) -> str:
@@ -203,12 +241,12 @@ def actions(store: Store, connection_id: int) -> dict[str, dict[str, int]]:
 
 
 def failure_reasons(store: Store, connection_id: int) -> list[dict[str, Any]]:
-    shown, params = _shown(store, connection_id)
+    shown, params = _shown(store, connection_id, state=RecordState.FAILING)
     rows = store.db.execute(
-        f"""SELECT r.reason, COUNT(*) FROM records r
-            WHERE r.connection_id = ? AND r.side IN ('a', 'b') AND r.state = ? AND {shown}
+        f"""SELECT r.reason, COUNT(*) FROM records r INDEXED BY records_state
+            WHERE r.connection_id = ? AND r.side IN ('a', 'b') AND {shown}
             GROUP BY r.reason ORDER BY COUNT(*) DESC, r.reason""",
-        (connection_id, RecordState.FAILING, *params),
+        (connection_id, *params),
     )
     return [{"reason": reason, "count": count} for reason, count in rows]
 
@@ -246,14 +284,20 @@ def timeline(
 
 
 def _action_rows(store: Store, connection_id: int, side: str, action: str) -> tuple[str, list[Any]]:
-    """The query of the distinct contacts behind an action figure, latest action first."""
+    """The query of the distinct contacts behind an action figure, latest action first.
+
+    An update is any timeline action the run summaries count as one: fields written, and the
+    'PieSync Trash' tag set on a contact whose counterpart was deleted.
+    """
     if action not in ("created", "updated"):
         raise ValueError(f"unknown action {action!r} (created or updated)")
+    actions = UPDATE_ACTIONS if action == "updated" else (action,)
     shown, params = _activity_shown(store, connection_id)
     sql = f"""SELECT t.side, t.rid, MAX(t.id) AS last FROM activity t
-              WHERE t.connection_id = ? AND t.side = ? AND t.action = ? AND {shown}
+              WHERE t.connection_id = ? AND t.side = ?
+              AND t.action IN ({",".join("?" * len(actions))}) AND {shown}
               GROUP BY t.rid"""
-    return sql, [connection_id, side, action, *params]
+    return sql, [connection_id, side, *actions, *params]
 
 
 def action_contacts(

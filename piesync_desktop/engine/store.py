@@ -23,6 +23,7 @@ from typing import Any
 from piesync_desktop.engine.connection import ConnectionSettings, Direction, Side
 from piesync_desktop.engine.errors import ConfigError, SyncError
 from piesync_desktop.engine.mapping import MappingKind, MappingSpec
+from piesync_desktop.engine.model import TRASH_TAG
 from piesync_desktop.engine.rules import rule_from_json, rule_to_json
 
 MIGRATIONS: list[str] = [
@@ -178,6 +179,39 @@ MIGRATIONS: list[str] = [
     ALTER TABLE links ADD COLUMN trash_decision TEXT;
     ALTER TABLE links ADD COLUMN decided_at REAL;
     """,
+    # 2 -> 3: Health's search and lists at 100,000s of contacts. The search index gets a prefix
+    # index of one character (a search of one letter reads one list instead of merging every
+    # word that starts with it), so it is made again with its triggers and refilled from the
+    # records. The contact lists, ordered by name, read the name index in order instead of
+    # sorting every record; it holds what their filters test (state; link for one-way).
+    """
+    DROP TRIGGER records_ai;
+    DROP TRIGGER records_ad;
+    DROP TRIGGER records_au;
+    DROP TABLE records_fts;
+    CREATE VIRTUAL TABLE records_fts USING fts5(
+        name, email, rid, content='records', content_rowid='rowid', prefix='1'
+    );
+    CREATE TRIGGER records_ai AFTER INSERT ON records BEGIN
+        INSERT INTO records_fts(rowid, name, email, rid)
+        VALUES (new.rowid, new.name, new.email, new.rid);
+    END;
+    CREATE TRIGGER records_ad AFTER DELETE ON records BEGIN
+        INSERT INTO records_fts(records_fts, rowid, name, email, rid)
+        VALUES ('delete', old.rowid, old.name, old.email, old.rid);
+    END;
+    CREATE TRIGGER records_au AFTER UPDATE OF name, email, rid ON records
+    WHEN old.name IS NOT new.name OR old.email IS NOT new.email OR old.rid IS NOT new.rid
+    BEGIN
+        INSERT INTO records_fts(records_fts, rowid, name, email, rid)
+        VALUES ('delete', old.rowid, old.name, old.email, old.rid);
+        INSERT INTO records_fts(rowid, name, email, rid)
+        VALUES (new.rowid, new.name, new.email, new.rid);
+    END;
+    INSERT INTO records_fts(records_fts) VALUES ('rebuild');
+    CREATE INDEX records_name
+        ON records(connection_id, name COLLATE NOCASE, rid, side, state, link_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -271,6 +305,11 @@ class Link:
             self.a_id = rid
         else:
             self.b_id = rid
+
+
+UPDATED = "updated"  # a timeline action: fields written from the other side
+TAGGED_TRASH = f"tagged '{TRASH_TAG}'"  # a timeline action: its counterpart was deleted
+UPDATE_ACTIONS = (UPDATED, TAGGED_TRASH)  # the actions the run summaries count as updates
 
 
 @dataclass(slots=True)

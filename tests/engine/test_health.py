@@ -10,6 +10,7 @@ from helpers.engine import make_pair
 from piesync_desktop.engine import health
 from piesync_desktop.engine.connection import Direction
 from piesync_desktop.engine.errors import ConfigError
+from piesync_desktop.engine.store import IndexRow
 
 
 def test_report_lists_states_reasons_and_actions(store, locks):
@@ -250,3 +251,109 @@ def test_connection_id_by_name(store, locks):
     assert health.connection_id(store, "office") == pair.settings.id
     with pytest.raises(ConfigError, match="No connection named 'elsewhere'"):
         health.connection_id(store, "elsewhere")
+
+
+def indexed_contacts(store, locks, direction=Direction.TWO_WAY):
+    """A connection whose index holds 60 contacts of every listed state and a few pending ones,
+    with names that tie but for case, and words shared by names, emails and ids."""
+    pair = make_pair(store, locks, direction=direction)
+    cid = pair.settings.id
+    states = ["in_sync", "in_sync", "excluded", "duplicate", "failing", "pending"]
+    first = ["Anna", "anna", "Bert", "Ada", "Maria", "Zoë", "Aart", "Mark", "Ben", "Amélie"]
+    rows = {"a": [], "b": []}
+    for number in range(60):
+        side = "ab"[number % 2]
+        state = states[number % len(states)]
+        rows[side].append(
+            IndexRow(
+                f"{side}-{number:03d}",
+                state,
+                f"reason {number // 6 % 3}" if state == "failing" else "",
+                f"{first[number % len(first)]} {'van Dam' if number % 4 else 'Smith'}",
+                f"{first[number % len(first)].lower()}{number}@{'acme' if number % 3 else 'b'}.be",
+                link_id=number if number % 5 else None,
+            )
+        )
+    for side, side_rows in rows.items():
+        store.save_index(cid, side, side_rows)
+    return cid
+
+
+@pytest.mark.parametrize("direction", [Direction.TWO_WAY, Direction.B_TO_A])
+def test_a_broad_search_lists_what_a_narrow_one_does(store, locks, monkeypatch, direction):
+    # A search with many matches reads the name index in order; a narrow one sorts its matches.
+    # Both must list the same contacts in the same order, page after page, with every filter.
+    cid = indexed_contacts(store, locks, direction)
+    filters = [{}, {"state": "in_sync"}, {"state": "failing"}, {"reason": "reason 1"}]
+    searches = ["a", "A", "an", "van dam", "acme", "b-0", "zo", "mark acme", "nobody", "x"]
+    no_match = ("nobody", "x")
+
+    def listed(search, **where):
+        pages, after = [], None
+        while page := health.contacts(store, cid, search=search, limit=4, after=after, **where):
+            pages += page
+            after = health.page_key(page[-1])
+        return pages
+
+    for search in searches:
+        for where in filters:
+            monkeypatch.setattr(health, "MANY_MATCHES", 10**9)
+            narrow = listed(search, **where)
+            monkeypatch.setattr(health, "MANY_MATCHES", 1)
+            assert health.matches_many(store, health.fts_query(search)) == (search not in no_match)
+            broad = listed(search, **where)
+            assert broad == narrow, (search, where)
+            assert health.count_contacts(store, cid, search=search, **where) == len(narrow)
+            assert all(c.state != "pending" for c in narrow)
+    broad = listed("a")
+    assert {"a-006", "b-001"} <= {c.id for c in broad}  # "Aart van Dam", "anna van Dam"
+    keys = [(c.name.lower(), c.id, c.side) for c in broad]
+    assert keys == sorted(keys)
+
+
+def query_plan(store, read):
+    """The query plan of the contact page query that ``read()`` runs."""
+    statements = []
+    store.db.set_trace_callback(statements.append)
+    try:
+        read()
+    finally:
+        store.db.set_trace_callback(None)
+    [page] = [s for s in statements if s.startswith("SELECT r.side, r.rid, r.name")]
+    return " | ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {page}"))
+
+
+def test_pages_read_the_name_index_in_order(store, locks, monkeypatch):
+    cid = indexed_contacts(store, locks)
+    first = health.contacts(store, cid, limit=3)
+    reads = {
+        "all": lambda: health.contacts(store, cid, limit=3),
+        "next page": lambda: health.contacts(store, cid, limit=3, after=health.page_key(first[-1])),
+        "one state": lambda: health.contacts(store, cid, state="excluded", limit=3),
+        "one reason": lambda: health.contacts(store, cid, reason="reason 0", limit=3),
+        "broad search": lambda: health.contacts(store, cid, search="a", limit=3),
+    }
+    monkeypatch.setattr(health, "MANY_MATCHES", 1)
+    for what, read in reads.items():
+        plan = query_plan(store, read)
+        assert "records_name" in plan and "TEMP B-TREE" not in plan, (what, plan)
+    assert "records_name (connection_id=? AND name>?)" in query_plan(store, reads["next page"])
+    monkeypatch.setattr(health, "MANY_MATCHES", 10**9)
+    plan = query_plan(store, reads["broad search"])
+    assert plan.startswith("SCAN f VIRTUAL TABLE") and "TEMP B-TREE FOR ORDER BY" in plan
+
+
+def test_counts_add_up_both_sides(store, locks):
+    cid = indexed_contacts(store, locks)
+    assert health.counts(store, cid) == {
+        "in_sync": 20,
+        "excluded": 10,
+        "duplicates": 10,
+        "failing": 10,
+    }
+    assert health.count_contacts(store, cid) == 50 == len(health.contacts(store, cid))
+    for state, figure in (("in_sync", 20), ("failing", 10), ("pending", 0)):  # pending: unlisted
+        assert health.count_contacts(store, cid, state=state) == figure
+        assert len(health.contacts(store, cid, state=state)) == figure
+    assert [r["count"] for r in health.failure_reasons(store, cid)] == [4, 3, 3]
+    assert health.count_contacts(store, cid, reason="reason 0") == 4

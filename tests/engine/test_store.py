@@ -553,3 +553,71 @@ def test_interval_and_pause_are_saved(store: Store) -> None:
     assert store.connection("c").paused
     store.set_paused("c", False)
     assert not store.connection("c").paused
+
+
+def test_a_second_version_store_is_migrated_and_searches_the_same(profile: Path) -> None:
+    from piesync_desktop.engine.store import MIGRATIONS, _statements
+
+    path = profile / "piesync.sqlite3"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        for statement in _statements(script):
+            raw.execute(statement)
+    raw.execute("PRAGMA user_version = 2")
+    raw.execute(
+        """INSERT INTO connections (name, a_spec, b_spec, direction, winner, avoid_duplicates,
+           sync_deletions, sync_unsubscribes, created_at)
+           VALUES ('old', 'vcard:/a', 'vcard:/b', 'two-way', 'a', 1, 0, 0, 0)"""
+    )
+    people = [
+        ("a", "a-1.vcf", RecordState.IN_SYNC, "Anna Andersson", "anna@acme.com"),
+        ("b", "crm-1", RecordState.IN_SYNC, "anna andersson", "anna@acme.com"),
+        ("a", "a-2.vcf", RecordState.EXCLUDED, "Bert van der Berg", ""),
+        ("a", "a-3.vcf", RecordState.FAILING, "Zoë Åberg", "zoe@b.be"),
+        ("b", "crm-2", RecordState.DUPLICATE, "Mária Müller", "maria@acme.com"),
+        ("b", "crm-3", RecordState.PENDING, "Alma Pending", "alma@x.org"),
+    ]
+    raw.executemany(
+        """INSERT INTO records (connection_id, side, rid, state, name, email, updated_at)
+           VALUES (1, ?, ?, ?, ?, ?, 0)""",
+        people,
+    )
+    raw.execute("UPDATE records SET name = 'Bert van den Berg' WHERE rid = 'a-2.vcf'")
+    raw.execute("DELETE FROM records WHERE rid = 'crm-3'")
+    searches = ["a", "an", "ANNA", "acme", "b", "van den", "van der", "zoe", "å", "crm", "m", "x"]
+
+    def before(text: str) -> list[str]:  # the search of schema 2, straight from its FTS table
+        return [
+            rid
+            for (rid,) in raw.execute(
+                """SELECT r.rid FROM records_fts f JOIN records r ON r.rowid = f.rowid
+                   WHERE records_fts MATCH ? ORDER BY r.name COLLATE NOCASE, r.rid, r.side""",
+                (health.fts_query(text),),
+            )
+        ]
+
+    expected = {text: before(text) for text in searches}
+    assert expected["a"] and expected["van den"] == ["a-2.vcf"] and expected["van der"] == []
+    raw.close()
+
+    with Store(path) as store:
+        assert store.version == SCHEMA_VERSION == 3
+        fts = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'records_fts'")
+        assert "prefix='1'" in fts.fetchone()[0]
+        indexes = {row[1] for row in store.db.execute("PRAGMA index_list(records)")}
+        assert "records_name" in indexes
+        store.db.execute("INSERT INTO records_fts(records_fts, rank) VALUES ('integrity-check', 1)")
+        cid = store.connection("old").id or 0
+        for text in searches:
+            assert [c.id for c in health.contacts(store, cid, search=text)] == expected[text], text
+            assert health.count_contacts(store, cid, search=text) == len(expected[text]), text
+        # the triggers were made again: the index follows inserts, renames and deletes
+        store.save_index(cid, "a", [IndexRow("a-4.vcf", RecordState.IN_SYNC, name="Xavier Ode")])
+        store.save_index(cid, "b", [IndexRow("crm-2", RecordState.DUPLICATE, name="Maria Moss")])
+        store.drop_index(cid, "a", ["a-3.vcf"])
+        assert found(store, cid, "x") == {"a-4.vcf"}
+        assert found(store, cid, "mü") == set()
+        assert found(store, cid, "mo") == {"crm-2"}
+        assert found(store, cid, "zoe") == set()
+        store.db.execute("INSERT INTO records_fts(records_fts, rank) VALUES ('integrity-check', 1)")
+    assert (profile / "piesync.v2.bak").exists()

@@ -27,7 +27,14 @@ from piesync_desktop.engine.model import (
     WriteResult,
     is_empty,
 )
-from piesync_desktop.engine.store import Link, RecordState, TrashDecision
+from piesync_desktop.engine.store import (
+    TAGGED_TRASH,
+    UPDATED,
+    Activity,
+    Link,
+    RecordState,
+    TrashDecision,
+)
 
 if TYPE_CHECKING:
     from piesync_desktop.engine.rules import Rule
@@ -264,7 +271,7 @@ class Executor:
                         RecordState.IN_SYNC,
                         "",
                         plan.link,
-                        action="updated",
+                        action=UPDATED,
                     )
             # An update is safe to redo, so its bookkeeping need not be committed batch by batch.
             self.run.flush(at_least=UPDATE_ROWS_PER_COMMIT)
@@ -283,12 +290,30 @@ class Executor:
         self._fail(source, plan.records[source], reason, plan.link)
 
     def _trashed(self, plan: PairPlan, target: str, result: WriteResult | None) -> None:
-        assert plan.link is not None
-        if result is not None and not result.error and not result.conflict:
-            plan.link.trash_tagged = True
+        link = plan.link
+        assert link is not None
+        tagged = result is not None and not result.error and not result.conflict
+        if tagged:
+            link.trash_tagged = True
             self.run.summary.updated[target] += 1
-        self.run.touch(plan.link)
-        self.run.mark_deleted_counterpart(plan.link)
+        self.run.touch(link)
+        self.run.mark_deleted_counterpart(link)
+        if tagged:  # counted as an update, so the timeline shows it (Health lists it there)
+            self._timeline_tagged(target, link)
+
+    def _timeline_tagged(self, target: str, link: Link) -> None:
+        """The timeline row of a contact just tagged 'PieSync Trash', with the state and reason
+        the run gave it (a survivor the index does not hold yet has its name only)."""
+        rid = link.id_on(target)
+        if rid is None:
+            return
+        row = self.run.index_updates[target].get(rid)
+        if row is None:
+            name = self.run.views[target].name_of(rid)
+            entry = Activity(target, rid, name, "", RecordState.EXCLUDED, TAGGED_TRASH)
+        else:
+            entry = Activity(target, rid, row.name, row.email, row.state, TAGGED_TRASH, row.reason)
+        self.run.activity.append(entry)
 
     def _kept(self, plan: PairPlan, target: str, result: WriteResult | None) -> None:
         record = plan.records[target]

@@ -422,3 +422,58 @@ def test_one_way_target_contact_pairs_when_the_source_gains_its_email(store, loc
     target = by_email(pair.b, "t@")
     assert target.fields["company"] == "From A" and target.fields["title"] == "In B"
     assert len(pair.b.records) == 2
+
+
+def test_a_trash_tag_is_an_update_the_timeline_shows(store, locks):
+    from piesync_desktop.engine import health
+
+    pair = make_pair(store, locks, sync_deletions=True)
+    ann = pair.a.add(full_name="Ann", emails="ann@example.com")
+    pair.a.add(full_name="Keep", emails="keep@example.com")
+    pair.sync()
+    cid = pair.settings.id
+    before = len(health.timeline(store, cid))
+    del pair.a.records[ann.id]
+    summary = pair.sync()
+    ann_b = by_email(pair.b, "ann@")
+    assert TRASH_TAG in ann_b.tags and summary.updated == {"a": 0, "b": 1}
+    new_rows = health.timeline(store, cid)[: len(health.timeline(store, cid)) - before]
+    assert sorted(row["action"] for row in new_rows) == ["deleted", f"tagged '{TRASH_TAG}'"]
+    tagged = [row for row in new_rows if row["action"] != "deleted"]
+    state, reason = pair.state("b", ann_b.id)
+    assert [(r["side"], r["id"], r["name"], r["email"]) for r in tagged] == [
+        ("b", ann_b.id, "Ann", "ann@example.com")
+    ]
+    assert (tagged[0]["action"], tagged[0]["state"], tagged[0]["detail"]) == (
+        f"tagged '{TRASH_TAG}'",
+        state,
+        reason,
+    )
+    assert state == "excluded" and f"Tagged '{TRASH_TAG}' here" in reason
+    # Health's "updated" figure and the contacts listed behind it agree
+    assert health.actions(store, cid)["b"]["updated"] == 1
+    assert [c.id for c in health.action_contacts(store, cid, "b", "updated")] == [ann_b.id]
+    assert health.count_action_contacts(store, cid, "b", "updated") == 1
+    pair.sync()  # the tag is set once: no second update, no second row
+    assert health.actions(store, cid)["b"]["updated"] == 1
+    rows = [row for row in health.timeline(store, cid) if row["action"] == tagged[0]["action"]]
+    assert len(rows) == 1
+
+
+def test_a_refused_trash_tag_is_no_update_and_no_timeline_row(store, locks):
+    from piesync_desktop.engine import health
+
+    pair = make_pair(store, locks, sync_deletions=True)
+    ann = pair.a.add(full_name="Ann", emails="ann@example.com")
+    pair.a.add(full_name="Keep", emails="keep@example.com")
+    pair.sync()
+    del pair.a.records[ann.id]
+    pair.cb.reject = lambda fields: "read-only contact"
+    summary = pair.sync()
+    assert TRASH_TAG not in by_email(pair.b, "ann@").tags and summary.updated["b"] == 0
+    actions = [row["action"] for row in health.timeline(store, pair.settings.id)]
+    assert f"tagged '{TRASH_TAG}'" not in actions
+    pair.cb.reject = lambda fields: None
+    assert pair.sync().updated["b"] == 1  # tagged on the next run, and shown then
+    actions = [row["action"] for row in health.timeline(store, pair.settings.id)]
+    assert actions.count(f"tagged '{TRASH_TAG}'") == 1

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from piesync_desktop.engine.connection import ConnectionSettings, Side
@@ -207,6 +207,8 @@ class SyncRun:
         self.activity: list[Activity] = []
         self.index_updates: dict[str, dict[str, IndexRow]] = {"a": {}, "b": {}}
         self.index_drops: dict[str, set[str]] = {"a": set(), "b": set()}
+        # Index rows of the run's start that a flush has since changed or dropped.
+        self.rewritten: dict[str, set[str]] = {"a": set(), "b": set()}
         self.dirty_links: dict[int, Link] = {}
         self.handled: dict[str, set[str]] = {"a": set(), "b": set()}  # states set this run
         self.failures: list[tuple[str, str, str]] = []
@@ -1064,8 +1066,7 @@ class SyncRun:
             for rid, note in view.notes.items():
                 row = self.index_updates[side].get(rid) or view.index.get(rid)
                 if row is not None and row.note != note:
-                    row.note = note
-                    self.index_updates[side][rid] = row
+                    self.index_updates[side][rid] = replace(row, note=note)
 
     def release(self, plan: PairPlan) -> None:
         """Forget a carried-out create: its source's state is set, nothing reads it again."""
@@ -1095,7 +1096,7 @@ class SyncRun:
         with self.store.transaction():
             for side in SIDES:
                 self.store.drop_index(self.cid, side, self.index_drops[side])
-                self.store.save_index(self.cid, side, self.index_updates[side].values())
+                self.store.save_index(self.cid, side, self._changed_rows(side))
                 self.store.clear_journal(self.cid, side, self.journal_done[side])
                 self.index_drops[side] = set()
                 self.index_updates[side] = {}
@@ -1111,6 +1112,24 @@ class SyncRun:
         self.activity, self.failures, self.cleared_failures = [], [], []
         self.dirty_links = {}
         self.settled_decisions, self.forgotten_links = [], set()
+
+    def _changed_rows(self, side: str) -> list[IndexRow]:
+        """The index rows to save: all but those the store holds as they are.
+
+        Most rows a run with few changes sets are rows it read, unchanged (a contact still in
+        sync): writing them again would only move ``updated_at`` and rewrite their pages.
+        """
+        index, rewritten = self.views[side].index, self.rewritten[side]
+        rewritten.update(rid for rid in self.index_drops[side] if rid in index)
+        rows = []
+        for rid, row in self.index_updates[side].items():
+            before = index.get(rid)
+            if before is None:
+                rows.append(row)
+            elif rid in rewritten or row != before:
+                rows.append(row)
+                rewritten.add(rid)
+        return rows
 
     def counts(self) -> dict[str, int]:
         rows = self.store.db.execute(

@@ -742,8 +742,9 @@ def _blocks(text: str) -> list[_Block]:
 class _Updater:
     """Rewrites the blocks of one card for one update, leaving untouched blocks as they are."""
 
-    def __init__(self, text: str) -> None:
-        parse_card(text)  # refuse to rewrite what cannot be read
+    def __init__(self, text: str, readable: bool) -> None:
+        if not readable:
+            parse_card(text)  # refuse to rewrite what cannot be read
         self.blocks = _blocks(text)
         self.version = next((b.value.strip() for b in self.blocks if b.name == "VERSION"), "3.0")
         self.eol = "\r\n" if "\r\n" in text else ("\n" if "\n" in text else "\r")
@@ -859,12 +860,18 @@ def update_card(
     fields: dict[str, Value],
     add_tags: frozenset[str] = frozenset(),
     remove_tags: frozenset[str] = frozenset(),
+    *,
+    readable: bool = False,
 ) -> str:
-    """``text`` with the named fields and tags changed and every other line left as it was."""
+    """``text`` with the named fields and tags changed and every other line left as it was.
+
+    A card that :func:`parse_card` cannot read is refused (:class:`VCardError`), unless the
+    caller says it is ``readable`` (it parsed this very text already): then it is not read twice.
+    """
     unknown = set(fields) - set(VCARD_SCHEMA.fields)
     if unknown:
         raise ValueError(f"not vCard fields: {', '.join(sorted(unknown))}")
-    updater = _Updater(text)
+    updater = _Updater(text, readable)
     by_prop = _field_lines(fields, updater.version)
     for key, prop in SIMPLE_PROPS.items():
         if key in fields:

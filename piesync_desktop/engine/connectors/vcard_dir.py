@@ -5,6 +5,11 @@ Record ids are file names, so two files that share a UID both sync (each gets a 
 are found by comparing each file's (mtime, size) with the cursor, so an unchanged folder is listed
 without reading a single file. Every write goes to a hidden temporary file that replaces the
 target atomically, and a file we cannot read is never written.
+
+A folder of 100,000 cards costs 100,000 ``stat`` calls on every run, so the listing does as little
+as it can per file: one stat, one formatted version string, one dict entry; the comparison with
+the cursor, the deletions, the failures and the shared UIDs are worked out with set operations and
+small tables instead of per-file Python.
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ import gc
 import os
 import re
 import secrets
+import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from stat import S_ISREG
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from piesync_desktop.engine.connectors.base import AppInfo, Cursor
 from piesync_desktop.engine.connectors.vcard_codec import (
@@ -47,18 +55,65 @@ from piesync_desktop.engine.model import (
     WriteResult,
 )
 
-CURSOR_VERSION = 3
+CURSOR_VERSION = 4
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 _TEMP_MARK = ".tmp-"
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _SEPARATORS = re.compile("[" + re.escape(os.sep + (os.altsep or "") + "\0") + "]")
 _STALE_TEMP_SECONDS = 3600
 
-# What the cursor remembers of a file: "<mtime_ns>:<size>/u/<uid>" for a card, or
-# "<mtime_ns>:<size>/f/<reason>" for a file that could not be read (reported again, without
-# reading it, for as long as it is unchanged). Kept as one string, it costs next to nothing to
-# save, load and compare.
-Entry = str
+# What the folder knows of its files, kept as three tables (and saved as the cursor):
+# - versions: every listed file, "<mtime_ns>:<size>" as we last read or wrote it;
+# - uids: the UID of each card whose file is not named "<UID>.vcf" (most are, and need no entry);
+# - failed: why each file that could not be read could not (reported again, without reading it,
+#   for as long as it is unchanged).
+# In the cursor, the versions are one string "name/version/name/version/...": neither part can
+# hold a "/", and one string is many times faster to save, load and compare than JSON lists.
+Version = str
+
+# Listing a folder is one stat call per file with a little Python work between them, so two
+# listings in two threads of one process mostly trade the interpreter lock back and forth
+# (measured: no faster than one after the other). One folder at a time is listed in-process; a
+# big folder listed meanwhile (the other side of the same run) is listed by a helper process,
+# on another core. Both run the same code, LIST_SOURCE.
+_LISTING = threading.Lock()
+_HELPER_MIN_FILES = 20_000  # below this, starting a process costs more than it saves
+
+LIST_SOURCE = '''
+def list_folder(folder):
+    """(version by name of each regular file named *.vcf, the other names) in a folder."""
+    import os
+    from stat import S_ISREG
+
+    listed = {}
+    others = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if name[-4:] != ".vcf" or name[0] == ".":
+                others.append(name)
+                continue
+            try:
+                stat = entry.stat()
+            except OSError:
+                continue  # removed while we listed
+            if S_ISREG(stat.st_mode):
+                listed[name] = f"{stat.st_mtime_ns}:{stat.st_size}"
+    return listed, others
+'''
+# The helper prints "name/version/name/version/...", a NUL, then "other/other/...": neither a
+# file name nor a version holds "/" or NUL. "surrogatepass" carries any file name through.
+_HELPER_MAIN = """
+import sys
+from itertools import chain
+
+listed, others = list_folder(sys.argv[1])
+text = "/".join(chain.from_iterable(listed.items())) + "\\0" + "/".join(others)
+sys.stdout.buffer.write(text.encode("utf-8", "surrogatepass"))
+"""
+_namespace: dict[str, Any] = {}
+exec(compile(LIST_SOURCE, "<vcard folder listing>", "exec"), _namespace)
+_list_folder: Callable[[str], tuple[dict[str, str], list[str]]] = _namespace["list_folder"]
 
 
 class VCardDir:
@@ -83,8 +138,13 @@ class VCardDir:
         self._location = location
         self.path = Path(location).expanduser().absolute()
         self._dir = str(self.path)
-        self._files: dict[str, Entry] = {}  # our view: the last listing plus our own writes
+        # Our view of the folder: the last listing plus our own writes (see Version above).
+        self._versions: dict[str, Version] = {}
+        self._uids: dict[str, str] = {}
+        self._failed: dict[str, str] = {}
         self._seen: dict[str, tuple[int, int]] = {}  # (mtime_ns, size) of what we last read
+        self._unparsed: set[str] = set()  # files whose last read could not be parsed
+        self._releasers: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ protocol
 
@@ -115,31 +175,34 @@ class VCardDir:
     def changes(self, cursor: Cursor | None) -> Changes:
         """Changed files are parsed as the caller consumes ``records``, one at a time."""
         with _collector_paused():
-            known = _cursor_files(cursor)
-            files, stale = self._scan(known)
-        listed = files.keys() | {name for name, _ in stale}
+            known, known_uids, known_failed = _cursor_tables(cursor)
+            listed = self._list(len(known))
+        # Set operations on (name, version) pairs: no Python code runs per unchanged file.
+        stale = sorted(listed.items() - known.items())
         result = Changes(total=len(listed))
-        result.deleted = sorted(name for name in known if name not in listed)
-        for name, entry in files.items():
-            uid, reason = _split_entry(entry)
-            if uid is None:
-                result.failures.append(ReadFailure(name, reason, name))
-        self._files = files
+        result.deleted = sorted(known.keys() - listed.keys())
+        for name, _version in stale:
+            del listed[name]  # read below, and entered again then
+        self._versions = listed
+        self._uids = {name: uid for name, uid in known_uids.items() if name in listed}
+        self._failed = {name: why for name, why in known_failed.items() if name in listed}
+        result.failures = [
+            ReadFailure(name, why or "Cannot read this file", name)
+            for name, why in self._failed.items()
+        ]
         result.records = self._read_changed(stale, result)
         return result
 
-    def _read_changed(
-        self, stale: list[tuple[str, tuple[int, int]]], result: Changes
-    ) -> Iterator[Record]:
+    def _read_changed(self, stale: list[tuple[str, Version]], result: Changes) -> Iterator[Record]:
         with _collector_paused():
-            for name, stat in stale:
+            for name, listed_version in stale:
                 outcome = self._read(name)
-                self._files[name] = self._entry(name, outcome, stat)
+                self._enter(name, outcome, listed_version)
                 if isinstance(outcome, Record):
                     yield outcome
                 else:
                     result.failures.append(outcome)
-        result.notes = _uid_notes(self._files)
+        result.notes = _uid_notes(self._versions, self._uids, self._failed)
 
     def get(self, ids: Sequence[str]) -> list[Record | ReadFailure]:
         return [self._read(name) for name in ids]
@@ -166,64 +229,73 @@ class VCardDir:
             except (OSError, ValueError) as exc:
                 results.append(WriteResult(key=name, id=name, error=f"Cannot delete: {exc}"))
                 continue
-            self._files.pop(name, None)
-            self._seen.pop(name, None)
+            self._forget(name)
             results.append(WriteResult(key=name, id=name))
         self._sync_folder()
         return results
 
     def cursor(self) -> Cursor:
-        return {"v": CURSOR_VERSION, "files": _encode_files(self._files)}
+        self.settle()
+        return {
+            "v": CURSOR_VERSION,
+            "files": "/".join(chain.from_iterable(self._versions.items())),
+            "uids": dict(self._uids),
+            "failed": dict(self._failed),
+        }
 
     # ------------------------------------------------------------------ reading
 
-    def _scan(
-        self, known: dict[str, Entry]
-    ) -> tuple[dict[str, Entry], list[tuple[str, tuple[int, int]]]]:
-        """The cursor entries of the unchanged files, and the new or changed files to read."""
-        unchanged: dict[str, Entry] = {}
-        stale: list[tuple[str, tuple[int, int]]] = []
+    def _list(self, expected: int) -> dict[str, Version]:
+        """The version of every regular ``.vcf`` file in the folder, by file name."""
+        listed, others = self._list_names(expected)
+        for name in others:
+            path = os.path.join(self._dir, name)  # noqa: PTH118
+            if name[0] == ".":
+                if _TEMP_MARK in name:
+                    _remove_if_stale(path)
+                continue
+            if not _is_vcf(name):
+                continue
+            try:
+                stat = os.stat(path)  # noqa: PTH116
+            except OSError:
+                continue
+            if S_ISREG(stat.st_mode):
+                listed[name] = f"{stat.st_mtime_ns}:{stat.st_size}"
+        return listed
+
+    def _list_names(self, expected: int) -> tuple[dict[str, Version], list[str]]:
+        if not _LISTING.acquire(blocking=False):
+            if expected >= _HELPER_MIN_FILES:
+                found = _list_in_helper(self._dir)
+                if found is not None:
+                    return found
+            _LISTING.acquire()  # wait for the listing in progress
         try:
-            with os.scandir(self._dir) as entries:
-                for entry in entries:
-                    name = entry.name
-                    if name[0] == ".":
-                        if _TEMP_MARK in name:
-                            _remove_if_stale(entry)
-                        continue
-                    if not (name.endswith(".vcf") or _is_vcf(name)):
-                        continue
-                    try:
-                        stat = entry.stat()
-                    except OSError:
-                        continue  # removed while we listed
-                    if not S_ISREG(stat.st_mode):
-                        continue
-                    old = known.get(name)
-                    if old is not None and old.startswith(f"{stat.st_mtime_ns}:{stat.st_size}/"):
-                        unchanged[name] = old
-                    else:
-                        stale.append((name, (stat.st_mtime_ns, stat.st_size)))
+            return _list_folder(self._dir)
         except OSError as exc:
             raise ConnectorError(f"Cannot list vCard folder {self.path}: {exc.strerror}.") from exc
-        return unchanged, stale
+        finally:
+            _LISTING.release()
 
     def _read(self, name: str) -> Record | ReadFailure:
         """Read and parse one file now, remembering the version we saw."""
         try:
-            data, stat = self._read_bytes(_checked_name(name))
+            data, info = self._read_bytes(_checked_name(name))
         except FileNotFoundError:
             return ReadFailure(name, f"Cannot read {name}: the file was removed", name, gone=True)
         except (OSError, ValueError) as exc:
             return ReadFailure(name, f"Cannot read {name}: {_os_reason(exc)}", name)
-        self._seen[name] = stat
+        stat = self._seen[name] = (info.st_mtime_ns, info.st_size)
         try:
             card = parse_card(_decode(data))
         except VCardError as exc:
+            self._unparsed.add(name)
             return ReadFailure(name, f"Cannot read {name}: {exc.reason}", name)
+        self._unparsed.discard(name)
         return _record(name, card, stat)
 
-    def _read_bytes(self, name: str) -> tuple[bytes, tuple[int, int]]:
+    def _read_bytes(self, name: str) -> tuple[bytes, os.stat_result]:
         # os.open/os.read: a buffered file object costs more than reading a small card.
         fd = os.open(os.path.join(self._dir, name), os.O_RDONLY | _O_BINARY)  # noqa: PTH118
         try:
@@ -236,13 +308,31 @@ class VCardDir:
                 data = b"".join(chunks)
         finally:
             os.close(fd)
-        return data, (stat.st_mtime_ns, stat.st_size)
+        return data, stat
 
-    def _entry(self, name: str, outcome: Record | ReadFailure, stat: tuple[int, int]) -> Entry:
-        mtime, size = self._seen.get(name, stat)
+    def _enter(self, name: str, outcome: Record | ReadFailure, listed: Version) -> None:
+        """Remember a file as we just read it (or as listed, if it could not even be opened)."""
+        seen = self._seen.get(name)
+        version = listed if seen is None else f"{seen[0]}:{seen[1]}"
         if isinstance(outcome, Record):
-            return f"{mtime}:{size}/u/{_no_nul(outcome.create_key or '')}"
-        return f"{mtime}:{size}/f/{_no_nul(outcome.reason)}"
+            self._enter_card(name, version, outcome.create_key or "")
+        else:
+            self._versions[name] = version
+            self._uids.pop(name, None)
+            self._failed[name] = outcome.reason
+
+    def _enter_card(self, name: str, version: Version, uid: str) -> None:
+        self._versions[name] = version
+        self._failed.pop(name, None)
+        if name == uid + ".vcf":
+            self._uids.pop(name, None)
+        else:
+            self._uids[name] = uid
+
+    def _forget(self, name: str) -> None:
+        for table in (self._versions, self._uids, self._failed, self._seen):
+            table.pop(name, None)
+        self._unparsed.discard(name)
 
     # ------------------------------------------------------------------ writing
 
@@ -265,14 +355,14 @@ class VCardDir:
             # there is no need to parse the text again.
             fields = {**new.fields, "full_name": formatted_name(new.fields)}
             card = ParsedCard(fields, frozenset(new.tags), new.create_key, "3.0")
-            self._stage(batch, _Pending(new.create_key, name, text, card, None))
+            self._stage(batch, _Pending(new.create_key, name, text, card, None, 0o666))
             return
         batch.done(WriteResult(key=new.create_key, error=f"No free file name for {base}.vcf"))
 
     def _prepare_update(self, update: RecordUpdate, batch: _Batch) -> None:
         name = update.id
         try:
-            data, stat = self._read_bytes(_checked_name(name))
+            data, info = self._read_bytes(_checked_name(name))
         except FileNotFoundError:
             batch.done(WriteResult(key=name, id=name, error="file was removed"))
             return
@@ -281,13 +371,18 @@ class VCardDir:
                 WriteResult(key=name, id=name, error=f"Cannot read {name}: {_os_reason(exc)}")
             )
             return
+        stat = (info.st_mtime_ns, info.st_size)
         expected = _parse_version(update.version) or self._seen.get(name)
         if expected is not None and expected != stat:
             batch.done(_conflict(name))
             return
+        # The text of a version we read (or wrote) ourselves is known to parse: not again.
+        readable = self._seen.get(name) == stat and name not in self._unparsed
         try:
             text = _decode(data)
-            new_text = update_card(text, update.fields, update.add_tags, update.remove_tags)
+            new_text = update_card(
+                text, update.fields, update.add_tags, update.remove_tags, readable=readable
+            )
             card = parse_card(new_text)
         except VCardError as exc:
             batch.done(WriteResult(key=name, id=name, error=f"Cannot read {name}: {exc.reason}"))
@@ -300,17 +395,20 @@ class VCardDir:
             self._remember(name, record)
             batch.done(WriteResult(key=name, id=name, record=record))
             return
-        self._stage(batch, _Pending(name, name, new_text, card, stat))
+        self._stage(batch, _Pending(name, name, new_text, card, stat, info.st_mode & 0o777))
 
     def _stage(self, batch: _Batch, pending: _Pending) -> None:
         """Write the new content to a hidden temporary file, not yet durable nor in place."""
-        target = self.path / pending.name
         pending.temp = self.path / f".{pending.name}{_TEMP_MARK}{secrets.token_hex(4)}"
         try:
-            mode = 0o666 if pending.expected is None else target.stat().st_mode & 0o777
-            fd = os.open(pending.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pending.text.encode())
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY
+            fd = os.open(pending.temp, flags, pending.mode)
+            try:
+                data = memoryview(pending.text.encode())
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
         except OSError as exc:
             pending.temp.unlink(missing_ok=True)
             batch.done(
@@ -338,7 +436,7 @@ class VCardDir:
                 batch.done(_conflict(pending.name))
                 continue
             try:
-                stat = self._place(pending)
+                stat = self._place(pending, batch)
             except FileExistsError:
                 batch.done(
                     WriteResult(
@@ -360,22 +458,49 @@ class VCardDir:
             batch.done(WriteResult(key=pending.key, id=pending.name, record=record))
         if batch.pending:
             self._sync_folder()
+        if batch.replaced:
+            self._release_later(batch.replaced)
         return batch.results
 
-    def _place(self, pending: _Pending) -> os.stat_result:
+    def _place(self, pending: _Pending, batch: _Batch) -> os.stat_result:
         """Move a durable staged file into place: the moment the write happens for others."""
         target = self.path / pending.name
         if pending.expected is None:
             _link_exclusive(pending.temp, target)
-        else:
+            return target.stat()
+        old = _second_name(target)
+        try:
             pending.temp.replace(target)
+        except BaseException:
+            if old is not None:
+                old.unlink(missing_ok=True)
+            raise
+        if old is not None:
+            batch.replaced.append(old)
         return target.stat()
+
+    def _release_later(self, paths: list[Path]) -> None:
+        """Remove the replaced files on a thread of their own, while the run goes on.
+
+        Freeing a file's blocks costs the file system about ten times what the rename did
+        (0.25 ms against 0.02 ms here): done inline, it was a quarter of a 1% edits run.
+        """
+        releaser = threading.Thread(target=_unlink_all, args=(paths,), name="vcard-release")
+        releaser.start()
+        self._releasers.append(releaser)
+
+    def settle(self) -> None:
+        """Wait until the files our updates replaced are removed (``cursor`` does it too)."""
+        for releaser in self._releasers:
+            releaser.join()
+        self._releasers.clear()
 
     def _remember(self, name: str, record: Record) -> None:
         stat = _parse_version(record.version)
         if stat is not None:
             self._seen[name] = stat
-            self._files[name] = f"{stat[0]}:{stat[1]}/u/{_no_nul(record.create_key or '')}"
+            self._unparsed.discard(name)  # we wrote it (or found it so): it parses
+            self._enter_card(name, f"{stat[0]}:{stat[1]}", record.create_key or "")
 
     def _stat(self, name: str) -> tuple[int, int] | None:
         try:
@@ -410,6 +535,7 @@ class _Pending:
     text: str
     card: ParsedCard
     expected: tuple[int, int] | None  # an update: the (mtime, size) the file had when read
+    mode: int  # permissions of the new file (an update keeps those of the file it replaces)
     temp: Path = Path()
 
 
@@ -420,6 +546,7 @@ class _Batch:
     results: list[WriteResult] = field(default_factory=list)
     pending: list[_Pending] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
+    replaced: list[Path] = field(default_factory=list)  # second names of the files replaced
 
     def done(self, result: WriteResult) -> None:
         self.results.append(result)
@@ -452,40 +579,54 @@ def _load_libc() -> ctypes.CDLL | None:
 _LIBC = _load_libc()
 
 
-def _cursor_files(cursor: Cursor | None) -> dict[str, Entry]:
-    if not isinstance(cursor, dict) or cursor.get("v") != CURSOR_VERSION:
-        return {}
-    files = cursor.get("files")
+def _cursor_tables(
+    cursor: Cursor | None,
+) -> tuple[dict[str, Version], dict[str, str], dict[str, str]]:
+    """The versions, UIDs and failures a cursor holds; empty tables when it is not ours."""
+    if not isinstance(cursor, dict):
+        return {}, {}, {}
     try:
-        return _decode_files(files) if isinstance(files, str) else {}
+        if cursor.get("v") == CURSOR_VERSION:
+            return _decode_tables(cursor)
+        if cursor.get("v") == 3 and isinstance(cursor.get("files"), str):
+            return _decode_v3(cursor["files"])
     except ValueError:
-        return {}  # not ours: a full listing it is
+        pass
+    return {}, {}, {}  # not ours: a full listing it is
 
 
-# A cursor holds "<file name>/<entry>" per file, joined by NUL: neither "/" nor NUL can be part
-# of a file name, and one long string is many times faster to save and load than JSON lists.
-
-
-def _encode_files(files: dict[str, Entry]) -> str:
-    return "\0".join(f"{name}/{entry}" for name, entry in files.items())
-
-
-def _decode_files(text: str) -> dict[str, Entry]:
-    files = dict(item.split("/", 1) for item in text.split("\0")) if text else {}
-    for entry in files.values():
-        if entry.count("/") < 2:
+def _decode_tables(
+    cursor: dict[str, Any],
+) -> tuple[dict[str, Version], dict[str, str], dict[str, str]]:
+    files, uids, failed = cursor.get("files"), cursor.get("uids"), cursor.get("failed")
+    if not isinstance(files, str) or not isinstance(uids, dict) or not isinstance(failed, dict):
+        raise ValueError("not a cursor of this connector")
+    parts = files.split("/") if files else []
+    if len(parts) % 2:
+        raise ValueError("not a cursor of this connector")
+    for table in (uids, failed):
+        if not all(isinstance(value, str) for value in table.values()):
             raise ValueError("not a cursor of this connector")
-    return files
+    return dict(zip(parts[::2], parts[1::2], strict=True)), uids, failed
 
 
-def _split_entry(entry: Entry) -> tuple[str | None, str]:
-    """(the card's UID, '') for a card; (None, the reason) for a file that cannot be read."""
-    _version, kind, rest = entry.split("/", 2)
-    return (rest, "") if kind == "u" else (None, rest or "Cannot read this file")
-
-
-def _no_nul(text: str) -> str:
-    return text.replace("\0", "")
+def _decode_v3(text: str) -> tuple[dict[str, Version], dict[str, str], dict[str, str]]:
+    """A cursor of the previous version: "<name>/<version>/u/<uid>" or ".../f/<reason>", joined
+    by NUL. Read once after an upgrade, so that it does not cost a full read of the folder."""
+    versions: dict[str, Version] = {}
+    uids: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    for item in text.split("\0") if text else ():
+        parts = item.split("/", 3)
+        if len(parts) < 4 or parts[2] not in ("u", "f"):
+            raise ValueError("not a cursor of this connector")
+        name, version, kind, rest = parts
+        versions[name] = version
+        if kind == "f":
+            failed[name] = rest
+        elif name != rest + ".vcf":
+            uids[name] = rest
+    return versions, uids, failed
 
 
 def _record(name: str, card: ParsedCard, stat: tuple[int, int]) -> Record:
@@ -552,18 +693,59 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _remove_if_stale(entry: os.DirEntry[str]) -> None:
+def _remove_if_stale(path: str) -> None:
     """A temporary file a crashed run left behind (we never read them) goes after an hour."""
     try:
-        if entry.stat().st_mtime < time.time() - _STALE_TEMP_SECONDS:
-            Path(entry.path).unlink()
+        if os.stat(path).st_mtime < time.time() - _STALE_TEMP_SECONDS:  # noqa: PTH116
+            os.unlink(path)  # noqa: PTH108
     except OSError:
         pass
+
+
+def _list_in_helper(folder: str) -> tuple[dict[str, Version], list[str]] | None:
+    """``list_folder(folder)`` run by a helper process; None when that is not possible (no
+    Python interpreter to start, or it failed: the caller lists the folder itself then)."""
+    if getattr(sys, "frozen", False) or not sys.executable:
+        return None
+    import subprocess  # only here: the CLI starts faster without it
+
+    command = [sys.executable, "-I", "-S", "-c", LIST_SOURCE + _HELPER_MAIN, folder]
+    try:
+        done = subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+    except OSError:
+        return None
+    if done.returncode != 0:
+        return None
+    files, _, others = done.stdout.decode("utf-8", "surrogatepass").partition("\0")
+    parts = files.split("/") if files else []
+    if len(parts) % 2:
+        return None
+    return dict(zip(parts[::2], parts[1::2], strict=True)), others.split("/") if others else []
 
 
 def _safe_stem(key: str) -> str:
     stem = _UNSAFE.sub("_", key)[:120].lstrip(".")
     return stem or secrets.token_hex(8)
+
+
+def _second_name(target: Path) -> Path | None:
+    """Give the file at ``target`` a hidden second name, so that replacing ``target`` does not
+    free it on the spot; None where hard links are not possible (then it is freed at once).
+
+    A crash leaves the second name behind as a temporary file, removed by a later listing.
+    """
+    second = target.with_name(f".{target.name}{_TEMP_MARK}{secrets.token_hex(4)}")
+    try:
+        os.link(target, second)
+    except (OSError, NotImplementedError):
+        return None
+    return second
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        with suppress(OSError):
+            path.unlink()
 
 
 def _link_exclusive(temp: Path, target: Path) -> None:
@@ -580,17 +762,25 @@ def _link_exclusive(temp: Path, target: Path) -> None:
         temp.replace(target)
 
 
-def _uid_notes(files: dict[str, Entry]) -> list[RecordNote]:
-    first: dict[str, str] = {}
-    shared: dict[str, list[str]] = {}
-    for name, entry in files.items():
-        uid, _ = _split_entry(entry)
+def _uid_notes(
+    versions: dict[str, Version], uids: dict[str, str], failed: dict[str, str]
+) -> list[RecordNote]:
+    """A note on each card whose UID another card of the folder has too.
+
+    Cards named "<UID>.vcf" have distinct UIDs (their names differ), so a UID can only be shared
+    by a card of the ``uids`` table and another one of that table or the card named after it.
+    """
+    holders: dict[str, list[str]] = {}
+    for name, uid in uids.items():
         if uid:
-            other = first.setdefault(uid, name)
-            if other is not name:
-                shared.setdefault(uid, [other]).append(name)
+            holders.setdefault(uid, []).append(name)
     notes = []
-    for uid, names in shared.items():
+    for uid, names in holders.items():
+        named_after = uid + ".vcf"
+        if named_after in versions and named_after not in uids and named_after not in failed:
+            names.append(named_after)
+        if len(names) < 2:
+            continue
         names.sort()
         for name in names:
             other = names[1] if name == names[0] else names[0]

@@ -9,6 +9,7 @@ import vobject
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from piesync_desktop.engine.connectors import vcard_codec
 from piesync_desktop.engine.connectors.vcard_codec import (
     N_PARTS,
     VCARD_SCHEMA,
@@ -570,3 +571,14 @@ def test_clearing_the_full_name_keeps_an_empty_fn():
 def test_update_refuses_an_unreadable_card():
     with pytest.raises(VCardError):
         update_card("BEGIN:VCARD\nFN:x\n", {"title": "x"})
+
+
+def test_a_card_known_to_be_readable_is_updated_the_same_without_a_second_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    update = {"title": "Chief", "emails": (Item("work", "new@apple.com"),)}
+    expected = update_card(APPLE, update, frozenset({"VIP"}))
+    calls: list[str] = []
+    monkeypatch.setattr(vcard_codec, "parse_card", lambda text: calls.append(text))
+    assert update_card(APPLE, update, frozenset({"VIP"}), readable=True) == expected
+    assert calls == []

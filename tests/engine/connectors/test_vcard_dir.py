@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -309,6 +312,7 @@ def test_writes_leave_no_temporary_files(folder: Path, connector: VCardDir) -> N
     listing(connector, None)
     connector.update([RecordUpdate("a.vcf", {"notes": "x" * 500})])
     connector.create([NewRecord(f"n{i}", {"full_name": f"N {i}"}) for i in range(3)])
+    connector.settle()  # the file the update replaced is removed on a thread of its own
     assert sorted(p.name for p in folder.iterdir()) == ["a.vcf", "n0.vcf", "n1.vcf", "n2.vcf"]
 
 
@@ -382,3 +386,212 @@ def test_cursor_keeps_uids_and_reasons_with_slashes(folder: Path, connector: VCa
     notes = listing(VCardDir(str(folder)), cursor).notes
     assert {n.id for n in notes} == {"a.vcf", "b.vcf"}
     assert listing(VCardDir(str(folder)), {"v": 2, "files": "garbage"}).total == 3
+
+
+def _listed_after(folder: Path, connector: VCardDir, change: Callable[[], None]) -> Changes:
+    """List, apply ``change`` to the folder, then list again from the saved cursor."""
+    listing(connector, None)
+    cursor = json.loads(json.dumps(connector.cursor()))
+    change()
+    return listing(VCardDir(str(folder)), cursor)
+
+
+def test_an_edit_in_place_of_the_same_size_is_seen(folder: Path, connector: VCardDir) -> None:
+    path = write(folder, "a.vcf", card("a", "Anna"))
+    inode, size = path.stat().st_ino, path.stat().st_size
+
+    def edit_in_place() -> None:
+        with path.open("r+b") as handle:  # same file, same length: only the name changes
+            handle.write(card("a", "Anne").encode())
+        later = path.stat().st_mtime_ns + 1_000_000_000
+        os.utime(path, ns=(later, later))
+
+    changes = _listed_after(folder, connector, edit_in_place)
+    assert (path.stat().st_ino, path.stat().st_size) == (inode, size)
+    assert [r.fields["full_name"] for r in changes.records] == ["Anne"]
+
+
+def test_an_atomic_replace_of_the_same_size_is_seen(folder: Path, connector: VCardDir) -> None:
+    path = write(folder, "a.vcf", card("a", "Anna"))
+    inode, size = path.stat().st_ino, path.stat().st_size
+
+    def replace() -> None:
+        temp = write(folder, ".a.vcf.new", card("a", "Anne"))
+        later = path.stat().st_mtime_ns + 1_000_000_000
+        os.utime(temp, ns=(later, later))
+        temp.replace(path)
+
+    changes = _listed_after(folder, connector, replace)
+    assert path.stat().st_ino != inode and path.stat().st_size == size
+    assert [r.fields["full_name"] for r in changes.records] == ["Anne"]
+    assert changes.deleted == []
+
+
+def test_a_listing_from_the_cursor_reads_only_what_changed(
+    folder: Path, connector: VCardDir, parse_count: list[int]
+) -> None:
+    for name in ("a", "b", "c", "d"):
+        write(folder, f"{name}.vcf", card(name))
+    write(folder, "broken.vcf", "BEGIN:VCARD\r\nFN:x\r\n")
+
+    def change() -> None:
+        bump(folder / "a.vcf", card("a", "Anne"))
+        (folder / "b.vcf").unlink()
+        write(folder, "e.vcf", card("e"))
+        parse_count[0] = 0
+
+    changes = _listed_after(folder, connector, change)
+    assert parse_count[0] == 2
+    assert sorted(r.id for r in changes.records) == ["a.vcf", "e.vcf"]
+    assert changes.deleted == ["b.vcf"]
+    assert [f.id for f in changes.failures] == ["broken.vcf"]
+    assert changes.total == 5
+
+
+def test_a_cursor_of_the_previous_version_is_read_without_reading_the_folder(
+    folder: Path, connector: VCardDir, parse_count: list[int]
+) -> None:
+    write(folder, "a.vcf", card("a"))
+    write(folder, "b.vcf", card("same"))
+    write(folder, "c.vcf", card("same"))
+    write(folder, "broken.vcf", "BEGIN:VCARD\r\nFN:x/y\r\n")
+    first = listing(connector, None)
+    versions = {r.id: r.version for r in first.records}
+    versions["broken.vcf"] = "{0.st_mtime_ns}:{0.st_size}".format((folder / "broken.vcf").stat())
+    reason = first.failures[0].reason
+    old = {
+        "v": 3,
+        "files": "\0".join(
+            [
+                f"a.vcf/{versions['a.vcf']}/u/a",
+                f"b.vcf/{versions['b.vcf']}/u/same",
+                f"c.vcf/{versions['c.vcf']}/u/same",
+                f"broken.vcf/{versions['broken.vcf']}/f/{reason}",
+            ]
+        ),
+    }
+    count = parse_count[0]
+    again = listing(VCardDir(str(folder)), old)
+    assert parse_count[0] == count
+    assert again.records == again.deleted == []
+    assert [(f.id, f.reason) for f in again.failures] == [("broken.vcf", reason)]
+    assert {n.id for n in again.notes} == {"b.vcf", "c.vcf"}
+
+
+def test_a_uid_shared_with_a_card_named_after_it_gets_notes(
+    folder: Path, connector: VCardDir
+) -> None:
+    write(folder, "same.vcf", card("same"))
+    write(folder, "other.vcf", card("same"))
+    write(folder, "lonely.vcf", card("nobody-else"))
+    notes = {n.id: n.note for n in listing(connector, None).notes}
+    assert notes == {
+        "other.vcf": "UID same is also used by same.vcf",
+        "same.vcf": "UID same is also used by other.vcf",
+    }
+    again = listing(VCardDir(str(folder)), json.loads(json.dumps(connector.cursor())))
+    assert {n.id for n in again.notes} == {"same.vcf", "other.vcf"}
+
+
+def _odd_folder(folder: Path) -> None:
+    write(folder, "a.vcf", card("a"))
+    write(folder, "B.VCF", card("b"))
+    write(folder, "notes.txt", "hello")
+    write(folder, ".hidden.vcf", card("h"))
+    (folder / "sub.vcf").mkdir()
+    if os.name == "posix":
+        (folder / "link.vcf").symlink_to(folder / "a.vcf")
+        os.mkfifo(folder / "pipe.vcf")
+        odd = os.fsdecode(b"caf\xe9-\n.vcf")  # not UTF-8, with a newline
+        write(folder, odd, card("odd"))
+
+
+def test_the_helper_process_lists_a_folder_as_the_connector_does(folder: Path) -> None:
+    _odd_folder(folder)
+    in_process = vcard_dir._list_folder(str(folder))
+    assert vcard_dir._list_in_helper(str(folder)) == in_process
+    names = set(in_process[0])
+    assert {"a.vcf"} <= names and not names & {"B.VCF", "sub.vcf", "pipe.vcf", ".hidden.vcf"}
+
+
+def test_a_folder_listed_while_another_is_uses_the_helper(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _odd_folder(folder)
+    expected = VCardDir(str(folder))._list(0)
+    helped = []
+    real = vcard_dir._list_in_helper
+
+    def helper(path: str) -> tuple[dict[str, str], list[str]] | None:
+        helped.append(path)
+        return real(path)
+
+    monkeypatch.setattr(vcard_dir, "_list_in_helper", helper)
+    monkeypatch.setattr(vcard_dir, "_HELPER_MIN_FILES", 2)
+    with vcard_dir._LISTING:  # another folder is being listed
+        assert VCardDir(str(folder))._list(2) == expected
+    assert helped == [str(folder)]
+    assert VCardDir(str(folder))._list(2) == expected  # alone: in-process
+    assert helped == [str(folder)]
+
+
+def test_without_a_helper_the_listing_waits_its_turn(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(folder, "a.vcf", card("a"))
+    monkeypatch.setattr(vcard_dir, "_HELPER_MIN_FILES", 1)
+    monkeypatch.setattr(vcard_dir.sys, "executable", "")
+    assert vcard_dir._list_in_helper(str(folder)) is None
+    monkeypatch.setattr(vcard_dir.sys, "executable", str(folder / "no-such-python"))
+    assert vcard_dir._list_in_helper(str(folder)) is None
+    listed: list[dict[str, str]] = []
+    vcard_dir._LISTING.acquire()
+    worker = threading.Thread(target=lambda: listed.append(VCardDir(str(folder))._list(1)))
+    worker.start()
+    worker.join(0.2)
+    assert listed == []  # waiting for the lock
+    vcard_dir._LISTING.release()
+    worker.join()
+    assert list(listed[0]) == ["a.vcf"]
+
+
+def test_an_update_frees_the_replaced_file_by_the_time_the_cursor_is_taken(
+    folder: Path, connector: VCardDir
+) -> None:
+    path = write(folder, "a.vcf", card("a"))
+    listing(connector, None)
+    old_inode = path.stat().st_ino
+    [result] = connector.update([RecordUpdate("a.vcf", {"title": "Boss"})])
+    assert result.error is None
+    assert path.stat().st_ino != old_inode
+    assert "TITLE:Boss" in path.read_text()
+    connector.cursor()
+    assert [p.name for p in folder.iterdir()] == ["a.vcf"]
+
+
+def test_an_update_skips_the_second_read_of_a_card_it_read(
+    folder: Path, connector: VCardDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(folder, "a.vcf", card("a"))
+    write(folder, "b.vcf", card("b"))
+    write(folder, "broken.vcf", "BEGIN:VCARD\r\nFN:x\r\nno colon\r\nEND:VCARD\r\n")
+    listing(connector, None)
+    checked: list[bool] = []
+    real = vcard_dir.update_card
+
+    def spy(*args: Any, readable: bool = False, **kwargs: Any) -> str:
+        checked.append(readable)
+        return real(*args, readable=readable, **kwargs)
+
+    monkeypatch.setattr(vcard_dir, "update_card", spy)
+    [done] = connector.update([RecordUpdate("a.vcf", {"title": "x"})])
+    assert done.error is None and checked == [True]  # read by this connector: parsed then
+    stat = (folder / "b.vcf").stat()
+    version = f"{stat.st_mtime_ns}:{stat.st_size}"
+    [done] = VCardDir(str(folder)).update([RecordUpdate("b.vcf", {"title": "x"}, version=version)])
+    assert done.error is None and checked == [True, False]  # never read by that one
+    before = (folder / "broken.vcf").read_bytes()
+    [refused] = connector.update([RecordUpdate("broken.vcf", {"title": "x"})])
+    assert checked == [True, False, False]  # its last read failed: checked again, refused
+    assert refused.error == "Cannot read broken.vcf: line 3: property without a colon"
+    assert (folder / "broken.vcf").read_bytes() == before

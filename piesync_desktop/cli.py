@@ -15,16 +15,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from piesync_desktop import paths
-from piesync_desktop.engine import connection_setup, health
 from piesync_desktop.engine.connection import ConnectionSettings, Direction, Side
 from piesync_desktop.engine.connectors.base import open_connector
 from piesync_desktop.engine.errors import ConfigError, SyncError
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.store import RunSummary, Store, TrashDecision
 from piesync_desktop.engine.sync import RunOptions, run_sync
+
+if TYPE_CHECKING:
+    from piesync_desktop.engine import health
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -157,6 +159,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 
 def _connect(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    from piesync_desktop.engine import connection_setup  # a sync, run most, needs none of it
+
     a, b = connection_setup.validate_new_connection(args.a, args.b)
     mappings, rules = connection_setup.default_setup(a, b)
     a_side = connection_setup.SideChoice.of(args.a, a)
@@ -272,6 +276,8 @@ class _ProgressBar:
 
 
 def _health(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    from piesync_desktop.engine import health  # a sync, run most, needs none of it
+
     settings = store.connection(args.name)
     data = health.report(store, settings, search=args.search)
     if args.json:
@@ -311,6 +317,8 @@ _DECISION_TEXT = {
 
 
 def _trash(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    from piesync_desktop.engine import health  # a sync, run most, needs none of it
+
     settings = store.connection(args.name)
     items = health.trash(store, settings.id or 0)
     choices = [
@@ -402,6 +410,8 @@ def _trash_item(
 
 
 def _connections(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    from piesync_desktop.engine import health  # a sync, run most, needs none of it
+
     rows = []
     for settings in store.connections():
         cid = settings.id or 0

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from piesync_desktop.engine.connection import ConnectionSettings, Side
@@ -29,6 +30,7 @@ from piesync_desktop.engine.model import (
     TRASH_TAG,
     UNSUBSCRIBES_TAG,
     AppSchema,
+    Changes,
     ReadFailure,
     Record,
     is_empty,
@@ -126,6 +128,31 @@ def config_hash(settings: ConnectionSettings, schemas: dict[str, AppSchema]) -> 
         sort_keys=True,
     )
     return hashlib.sha1(blob.encode()).hexdigest()
+
+
+def _at_once(calls: dict[str, Callable[[], Changes]]) -> dict[str, Changes]:
+    """The answers of ``calls``, made at once: the first on this thread, the others on threads
+    of their own. The first call's error, if any, is raised (after all have returned)."""
+    answers: dict[str, Changes] = {}
+    errors: dict[str, BaseException] = {}
+
+    def ask(key: str) -> None:
+        try:
+            answers[key] = calls[key]()
+        except BaseException as exc:  # handed to the caller below
+            errors[key] = exc
+
+    first, *others = calls
+    threads = [threading.Thread(target=ask, args=(key,), name=f"pull-{key}") for key in others]
+    for thread in threads:
+        thread.start()
+    ask(first)
+    for thread in threads:
+        thread.join()
+    for key in calls:
+        if key in errors:
+            raise errors[key]
+    return answers
 
 
 def run_sync(
@@ -256,12 +283,9 @@ class SyncRun:
             cursor, old_hash = self.store.side_state(self.cid, side)
             cursors[side] = None if old_hash != self.hash else cursor
         self.progress("Reading " + " and ".join(self.views[s].app_name for s in SIDES))
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pull") as pool:
-            asked = {
-                side: pool.submit(self.views[side].connector.changes, cursors[side])
-                for side in SIDES
-            }
-            answers = {side: future.result() for side, future in asked.items()}
+        answers = _at_once(
+            {side: partial(self.views[side].connector.changes, cursors[side]) for side in SIDES}
+        )
         for side in SIDES:
             view = self.views[side]
             changes = answers[side]

@@ -12,10 +12,12 @@ the cursor, the deletions, the failures and the shared UIDs are worked out with 
 small tables instead of per-file Python.
 """
 
+# The files are handled as strings with os functions: a run may touch 100,000 of them, and a
+# pathlib object costs more than the system call it makes.
+# ruff: noqa: PTH105, PTH108, PTH110, PTH116, PTH118
+
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import gc
 import os
@@ -27,7 +29,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from itertools import chain
+from functools import cache
+from itertools import chain, count
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any, ClassVar
@@ -249,7 +252,7 @@ class VCardDir:
         """The version of every regular ``.vcf`` file in the folder, by file name."""
         listed, others = self._list_names(expected)
         for name in others:
-            path = os.path.join(self._dir, name)  # noqa: PTH118
+            path = os.path.join(self._dir, name)
             if name[0] == ".":
                 if _TEMP_MARK in name:
                     _remove_if_stale(path)
@@ -257,7 +260,7 @@ class VCardDir:
             if not _is_vcf(name):
                 continue
             try:
-                stat = os.stat(path)  # noqa: PTH116
+                stat = os.stat(path)
             except OSError:
                 continue
             if S_ISREG(stat.st_mode):
@@ -297,7 +300,7 @@ class VCardDir:
 
     def _read_bytes(self, name: str) -> tuple[bytes, os.stat_result]:
         # os.open/os.read: a buffered file object costs more than reading a small card.
-        fd = os.open(os.path.join(self._dir, name), os.O_RDONLY | _O_BINARY)  # noqa: PTH118
+        fd = os.open(os.path.join(self._dir, name), os.O_RDONLY | _O_BINARY)
         try:
             stat = os.fstat(fd)
             data = os.read(fd, stat.st_size + 1)
@@ -399,7 +402,7 @@ class VCardDir:
 
     def _stage(self, batch: _Batch, pending: _Pending) -> None:
         """Write the new content to a hidden temporary file, not yet durable nor in place."""
-        pending.temp = self.path / f".{pending.name}{_TEMP_MARK}{secrets.token_hex(4)}"
+        pending.temp = self._file(_hidden_name(pending.name))
         try:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY
             fd = os.open(pending.temp, flags, pending.mode)
@@ -410,7 +413,7 @@ class VCardDir:
             finally:
                 os.close(fd)
         except OSError as exc:
-            pending.temp.unlink(missing_ok=True)
+            _discard(pending.temp)
             batch.done(
                 WriteResult(
                     key=pending.key,
@@ -432,7 +435,7 @@ class VCardDir:
             _flush_file_system(self.path)
         for pending in batch.pending:
             if pending.expected is not None and self._stat(pending.name) != pending.expected:
-                pending.temp.unlink(missing_ok=True)
+                _discard(pending.temp)
                 batch.done(_conflict(pending.name))
                 continue
             try:
@@ -452,7 +455,7 @@ class VCardDir:
                 )
                 continue
             finally:
-                pending.temp.unlink(missing_ok=True)
+                _discard(pending.temp)  # a create's staged name, or what a failure left
             record = _record(pending.name, pending.card, (stat.st_mtime_ns, stat.st_size))
             self._remember(pending.name, record)
             batch.done(WriteResult(key=pending.key, id=pending.name, record=record))
@@ -464,22 +467,38 @@ class VCardDir:
 
     def _place(self, pending: _Pending, batch: _Batch) -> os.stat_result:
         """Move a durable staged file into place: the moment the write happens for others."""
-        target = self.path / pending.name
+        target = self._file(pending.name)
         if pending.expected is None:
             _link_exclusive(pending.temp, target)
-            return target.stat()
-        old = _second_name(target)
+            return os.stat(target)
+        old = self._second_name(pending.name)
         try:
-            pending.temp.replace(target)
+            os.replace(pending.temp, target)
         except BaseException:
             if old is not None:
-                old.unlink(missing_ok=True)
+                _discard(old)
             raise
         if old is not None:
             batch.replaced.append(old)
-        return target.stat()
+        return os.stat(target)
 
-    def _release_later(self, paths: list[Path]) -> None:
+    def _second_name(self, name: str) -> str | None:
+        """Give the file ``name`` a hidden second name, so that replacing it does not free it on
+        the spot; None where hard links are not possible (then it is freed at once).
+
+        A crash leaves the second name behind as a temporary file, removed by a later listing.
+        """
+        second = self._file(_hidden_name(name))
+        try:
+            os.link(self._file(name), second)
+        except (OSError, NotImplementedError):
+            return None
+        return second
+
+    def _file(self, name: str) -> str:
+        return os.path.join(self._dir, name)
+
+    def _release_later(self, paths: list[str]) -> None:
         """Remove the replaced files on a thread of their own, while the run goes on.
 
         Freeing a file's blocks costs the file system about ten times what the rename did
@@ -504,7 +523,7 @@ class VCardDir:
 
     def _stat(self, name: str) -> tuple[int, int] | None:
         try:
-            stat = (self.path / name).stat()
+            stat = os.stat(self._file(name))
         except OSError:
             return None
         return stat.st_mtime_ns, stat.st_size
@@ -536,7 +555,7 @@ class _Pending:
     card: ParsedCard
     expected: tuple[int, int] | None  # an update: the (mtime, size) the file had when read
     mode: int  # permissions of the new file (an update keeps those of the file it replaces)
-    temp: Path = Path()
+    temp: str = ""
 
 
 @dataclass(slots=True)
@@ -546,7 +565,7 @@ class _Batch:
     results: list[WriteResult] = field(default_factory=list)
     pending: list[_Pending] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
-    replaced: list[Path] = field(default_factory=list)  # second names of the files replaced
+    replaced: list[str] = field(default_factory=list)  # second names of the files replaced
 
     def done(self, result: WriteResult) -> None:
         self.results.append(result)
@@ -560,23 +579,30 @@ def _flush_file_system(folder: Path) -> None:
         os.sync()
         return
     try:
-        if _LIBC is not None and _LIBC.syncfs(fd) == 0:
+        syncfs = _syncfs()
+        if syncfs is not None and syncfs(fd) == 0:
             return
         os.sync()
     finally:
         os.close(fd)
 
 
-def _load_libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name, use_errno=True) if name else None
-    except OSError:
-        return None
-    return libc if libc is not None and hasattr(libc, "syncfs") else None
+@cache
+def _syncfs() -> Callable[[int], int] | None:
+    """The C library's ``syncfs``, where there is one; looked up on the first write only (ctypes
+    and its library search would cost every run, writing or not, a few hundredths of a second).
+    """
+    import ctypes
+    import ctypes.util
 
-
-_LIBC = _load_libc()
+    for name in (None, ctypes.util.find_library("c")):  # None: the libraries already loaded
+        try:
+            libc = ctypes.CDLL(name, use_errno=True)
+        except (OSError, TypeError):
+            continue
+        if hasattr(libc, "syncfs"):
+            return libc.syncfs
+    return None
 
 
 def _cursor_tables(
@@ -696,8 +722,8 @@ def _collector_paused() -> Iterator[None]:
 def _remove_if_stale(path: str) -> None:
     """A temporary file a crashed run left behind (we never read them) goes after an hour."""
     try:
-        if os.stat(path).st_mtime < time.time() - _STALE_TEMP_SECONDS:  # noqa: PTH116
-            os.unlink(path)  # noqa: PTH108
+        if os.stat(path).st_mtime < time.time() - _STALE_TEMP_SECONDS:
+            os.unlink(path)
     except OSError:
         pass
 
@@ -728,27 +754,26 @@ def _safe_stem(key: str) -> str:
     return stem or secrets.token_hex(8)
 
 
-def _second_name(target: Path) -> Path | None:
-    """Give the file at ``target`` a hidden second name, so that replacing ``target`` does not
-    free it on the spot; None where hard links are not possible (then it is freed at once).
-
-    A crash leaves the second name behind as a temporary file, removed by a later listing.
-    """
-    second = target.with_name(f".{target.name}{_TEMP_MARK}{secrets.token_hex(4)}")
-    try:
-        os.link(target, second)
-    except (OSError, NotImplementedError):
-        return None
-    return second
-
-
-def _unlink_all(paths: list[Path]) -> None:
+def _unlink_all(paths: list[str]) -> None:
     for path in paths:
-        with suppress(OSError):
-            path.unlink()
+        _discard(path)
 
 
-def _link_exclusive(temp: Path, target: Path) -> None:
+def _discard(path: str) -> None:
+    with suppress(OSError):
+        os.unlink(path)
+
+
+# Hidden names of our temporary files: unique in this process, and a random part per process.
+_PROCESS_TOKEN = secrets.token_hex(4)
+_SERIALS = count()
+
+
+def _hidden_name(name: str) -> str:
+    return f".{name}{_TEMP_MARK}{_PROCESS_TOKEN}{next(_SERIALS):x}"
+
+
+def _link_exclusive(temp: str, target: str) -> None:
     """Give ``temp`` the name ``target`` unless ``target`` exists (FileExistsError then)."""
     try:
         os.link(temp, target)
@@ -757,9 +782,9 @@ def _link_exclusive(temp: Path, target: Path) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
             raise
-        if target.exists():  # a file system without hard links: close the window as we can
-            raise FileExistsError(errno.EEXIST, "File exists", str(target)) from None
-        temp.replace(target)
+        if os.path.exists(target):  # no hard links here: close the window as we can
+            raise FileExistsError(errno.EEXIST, "File exists", target) from None
+        os.replace(temp, target)
 
 
 def _uid_notes(

@@ -322,10 +322,10 @@ def test_a_failed_write_leaves_the_file_and_no_temporary(
     path = write(folder, "a.vcf", card("a"))
     listing(connector, None)
 
-    def crash(self: Path, target: Path) -> None:
+    def crash(source: str, target: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Path, "replace", crash)
+    monkeypatch.setattr(vcard_dir.os, "replace", crash)
     [result] = connector.update([RecordUpdate("a.vcf", {"title": "x"})])
     assert result.error is not None and "No space left" in result.error
     assert path.read_bytes().decode() == card("a")

@@ -9,12 +9,14 @@ cursors only when the whole run completed, so an interrupted run is simply done 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -155,6 +157,23 @@ def _at_once(calls: dict[str, Callable[[], Changes]]) -> dict[str, Changes]:
     return answers
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold Python's cycle collector off for a run (as the window does around its runs).
+
+    A run makes many objects and keeps few: the collector's passes over them cost a 1% edits
+    run of 100,000 contacts a side about 0.2 s, while reference counting frees them anyway (a
+    run makes no reference cycles worth collecting before it ends).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def run_sync(
     store: Store,
     settings: ConnectionSettings,
@@ -169,7 +188,8 @@ def run_sync(
         assert settings.id is not None
         summary = RunSummary(run_id=store.start_run(settings.id))
         try:
-            SyncRun(store, settings, connectors, options, summary).execute()
+            with _collector_paused():
+                SyncRun(store, settings, connectors, options, summary).execute()
         except SyncError as exc:
             summary.status = "braked" if isinstance(exc, SafetyBrake) else "failed"
             summary.message = exc.message

@@ -252,7 +252,7 @@ class VCardDir:
         """The version of every regular ``.vcf`` file in the folder, by file name."""
         listed, others = self._list_names(expected)
         for name in others:
-            path = os.path.join(self._dir, name)
+            path = self._file(name)
             if name[0] == ".":
                 if _TEMP_MARK in name:
                     _remove_if_stale(path)
@@ -300,7 +300,7 @@ class VCardDir:
 
     def _read_bytes(self, name: str) -> tuple[bytes, os.stat_result]:
         # os.open/os.read: a buffered file object costs more than reading a small card.
-        fd = os.open(os.path.join(self._dir, name), os.O_RDONLY | _O_BINARY)
+        fd = os.open(self._file(name), os.O_RDONLY | _O_BINARY)
         try:
             stat = os.fstat(fd)
             data = os.read(fd, stat.st_size + 1)

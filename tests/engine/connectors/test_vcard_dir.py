@@ -595,3 +595,26 @@ def test_an_update_skips_the_second_read_of_a_card_it_read(
     assert checked == [True, False, False]  # its last read failed: checked again, refused
     assert refused.error == "Cannot read broken.vcf: line 3: property without a colon"
     assert (folder / "broken.vcf").read_bytes() == before
+
+
+def test_nothing_changed_gives_back_the_same_cursor(folder: Path, connector: VCardDir) -> None:
+    for name in ("a", "b", "c"):
+        write(folder, f"{name}.vcf", card(name))
+    listing(connector, None)
+    cursor = json.loads(json.dumps(connector.cursor()))
+    parts = cursor["files"].split("/")
+    pairs = list(zip(parts[::2], parts[1::2], strict=True))
+    cursor["files"] = "/".join(f"{n}/{v}" for n, v in reversed(pairs))  # listed in another order
+    again = VCardDir(str(folder))
+    assert listing(again, cursor).records == []
+    assert again.cursor() is cursor  # an equal cursor is not written again
+    again.update([RecordUpdate("b.vcf", {"title": "x"})])
+    changed = again.cursor()
+    assert changed != cursor
+    assert listing(VCardDir(str(folder)), changed).records == []
+    parts = changed["files"].split("/")
+    pairs = list(zip(parts[::2], parts[1::2], strict=True))
+    old = {"v": 3, "files": "\0".join(f"{n}/{v}/u/{n[:-4]}" for n, v in pairs)}
+    upgraded = VCardDir(str(folder))
+    assert listing(upgraded, old).records == []
+    assert upgraded.cursor()["v"] == vcard_dir.CURSOR_VERSION  # written again, in the new form

@@ -464,8 +464,6 @@ class VCardDir:
                     )
                 )
                 continue
-            finally:
-                _discard(pending.temp)  # a create's staged name, or what a failure left
             record = _record(pending.name, pending.card, (stat.st_mtime_ns, stat.st_size))
             self._remember(pending.name, record)
             batch.done(WriteResult(key=pending.key, id=pending.name, record=record))
@@ -479,12 +477,16 @@ class VCardDir:
         """Move a durable staged file into place: the moment the write happens for others."""
         target = self._file(pending.name)
         if pending.expected is None:
-            _link_exclusive(pending.temp, target)
+            try:
+                _link_exclusive(pending.temp, target)
+            finally:
+                _discard(pending.temp)
             return os.stat(target)
         old = self._second_name(pending.name)
         try:
             os.replace(pending.temp, target)
         except BaseException:
+            _discard(pending.temp)
             if old is not None:
                 _discard(old)
             raise

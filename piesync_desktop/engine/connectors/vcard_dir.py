@@ -753,7 +753,13 @@ def _list_in_helper(folder: str) -> tuple[dict[str, Version], list[str]] | None:
 
     command = [sys.executable, "-I", "-S", "-c", LIST_SOURCE + _HELPER_MAIN, folder]
     try:
-        done = subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console on Windows
+        )
     except OSError:
         return None
     if done.returncode != 0:

@@ -306,7 +306,8 @@ def what_happened(row: dict[str, Any], names: dict[str, str]) -> str:
         return f"Failed: {detail}"
     if action == "deleted":
         return detail or f"Deleted in {names[side]}"
-    text = STATE_TEXT.get(action, action.replace("_", " ").capitalize())
+    words = action.replace("_", " ")
+    text = STATE_TEXT.get(action, words[:1].upper() + words[1:])  # keeps 'PieSync Trash' as is
     return f"{text}: {detail}" if detail else text
 
 

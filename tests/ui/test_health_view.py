@@ -534,3 +534,13 @@ def test_sides_are_named_so_they_can_be_told_apart() -> None:
     )
     excluded = {"action": "excluded", "detail": "No email address.", "side": "a"}
     assert what_happened(excluded, names) == "Excluded: No email address."
+
+
+def test_timeline_actions_keep_the_names_they_carry() -> None:
+    from piesync_desktop.ui.health_models import what_happened
+
+    names = {"a": "work", "b": "phone"}
+    tagged = {"action": "tagged 'PieSync Trash'", "detail": "", "side": "a"}
+    kept = {"action": "kept (Trash review)", "detail": "", "side": "a"}
+    assert what_happened(tagged, names) == "Tagged 'PieSync Trash'"
+    assert what_happened(kept, names) == "Kept (Trash review)"

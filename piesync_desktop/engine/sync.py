@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from piesync_desktop.engine.connection import ConnectionSettings, Side
 from piesync_desktop.engine.connectors.base import Connector, batched
@@ -60,6 +60,7 @@ FULL_RECORDS_KEPT = 5_000  # per side; past this, changed records are held as st
 STUB_FIELDS = frozenset({"full_name", "given_name", "middle_name", "family_name", "company"})
 
 Progress = Callable[[str, int, int], None]
+Answer = TypeVar("Answer")
 
 
 @dataclass(slots=True)
@@ -132,10 +133,10 @@ def config_hash(settings: ConnectionSettings, schemas: dict[str, AppSchema]) -> 
     return hashlib.sha1(blob.encode()).hexdigest()
 
 
-def _at_once(calls: dict[str, Callable[[], Changes]]) -> dict[str, Changes]:
+def _at_once(calls: dict[str, Callable[[], Answer]]) -> dict[str, Answer]:
     """The answers of ``calls``, made at once: the first on this thread, the others on threads
     of their own. The first call's error, if any, is raised (after all have returned)."""
-    answers: dict[str, Changes] = {}
+    answers: dict[str, Answer] = {}
     errors: dict[str, BaseException] = {}
 
     def ask(key: str) -> None:
@@ -297,28 +298,33 @@ class SyncRun:
             self.options.progress(phase, done, total)
 
     def _pull(self) -> dict[str, Any]:
-        """Ask both sides for their changes at once (each waits on its disk or its server)."""
+        """Ask both sides for their changes and read them at once (each waits on its disk or its
+        server, and one side's reading overlaps the other's listing)."""
         cursors: dict[str, Any] = {}
         for side in SIDES:
             cursor, old_hash = self.store.side_state(self.cid, side)
             cursors[side] = None if old_hash != self.hash else cursor
         self.progress("Reading " + " and ".join(self.views[s].app_name for s in SIDES))
-        answers = _at_once(
-            {side: partial(self.views[side].connector.changes, cursors[side]) for side in SIDES}
-        )
+        answers = _at_once({side: partial(self._read_side, side, cursors[side]) for side in SIDES})
         for side in SIDES:
             view = self.views[side]
             changes = answers[side]
-            view.fetched = {}
-            for record in changes.records:
-                if len(view.fetched) >= FULL_RECORDS_KEPT:
-                    record = view.stub(record, self.rule_fields)
-                view.fetched[record.id] = record
             view.unreadable = {f.id: f for f in changes.failures}
             view.deleted = set(changes.deleted)
             view.notes = {n.id: n.note for n in changes.notes}
             view.total = changes.total
         return cursors
+
+    def _read_side(self, side: str, cursor: Any) -> Changes:
+        """The changes of one side, with its changed records read (into ``fetched``)."""
+        view = self.views[side]
+        changes = view.connector.changes(cursor)
+        view.fetched = {}
+        for record in changes.records:
+            if len(view.fetched) >= FULL_RECORDS_KEPT:
+                record = view.stub(record, self.rule_fields)
+            view.fetched[record.id] = record
+        return changes
 
     def _load_state(self) -> None:
         """Load what this run needs of the store: all of it only when much has changed.
@@ -1176,8 +1182,13 @@ class SyncRun:
         return rows
 
     def counts(self) -> dict[str, int]:
+        # Grouped in the order of the (connection_id, side, state) index, SQLite counts as it
+        # reads it; grouped by state alone, it sorted 200,000 entries first (twice as slow).
         rows = self.store.db.execute(
-            "SELECT state, COUNT(*) FROM records WHERE connection_id = ? GROUP BY state",
+            "SELECT state, COUNT(*) FROM records WHERE connection_id = ? GROUP BY side, state",
             (self.cid,),
         )
-        return dict(rows.fetchall())
+        counts: dict[str, int] = {}
+        for state, count in rows:
+            counts[state] = counts.get(state, 0) + count
+        return counts

@@ -33,7 +33,7 @@ from functools import cache
 from itertools import chain, count
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from piesync_desktop.engine.connectors.base import AppInfo, Cursor
 from piesync_desktop.engine.connectors.vcard_codec import (
@@ -58,6 +58,9 @@ from piesync_desktop.engine.model import (
     WriteResult,
 )
 
+if TYPE_CHECKING:
+    import subprocess
+
 CURSOR_VERSION = 4
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 _TEMP_MARK = ".tmp-"
@@ -73,6 +76,7 @@ _STALE_TEMP_SECONDS = 3600
 # In the cursor, the versions are one string "name/version/name/version/...": neither part can
 # hold a "/", and one string is many times faster to save, load and compare than JSON lists.
 Version = str
+Tables = tuple[dict[str, Version], dict[str, str], dict[str, str]]  # versions, uids, failed
 
 # Listing a folder is one stat call per file with a little Python work between them, so two
 # listings in two threads of one process mostly trade the interpreter lock back and forth
@@ -104,14 +108,21 @@ def list_folder(folder):
                 listed[name] = f"{stat.st_mtime_ns}:{stat.st_size}"
     return listed, others
 '''
-# The helper prints "name/version/name/version/...", a NUL, then "other/other/...": neither a
-# file name nor a version holds "/" or NUL. "surrogatepass" carries any file name through.
+# The helper reads the cursor's versions ("name/version/name/version/...") on its input and
+# prints what differs: "name/version/..." listed but not in the cursor, a NUL, the names the
+# cursor has that are not listed ("name/name/..."), a NUL, then the other names of the folder.
+# Neither a file name nor a version holds "/" or NUL; "surrogatepass" carries any name through.
 _HELPER_MAIN = """
 import sys
 from itertools import chain
 
 listed, others = list_folder(sys.argv[1])
-text = "/".join(chain.from_iterable(listed.items())) + "\\0" + "/".join(others)
+text = sys.stdin.buffer.read().decode("utf-8", "surrogatepass")
+parts = text.split("/") if text else []
+known = dict(zip(parts[::2], parts[1::2]))
+changed = "/".join(chain.from_iterable(listed.items() - known.items()))
+deleted = "/".join(known.keys() - listed.keys())
+text = changed + "\\0" + deleted + "\\0" + "/".join(others)
 sys.stdout.buffer.write(text.encode("utf-8", "surrogatepass"))
 """
 _namespace: dict[str, Any] = {}
@@ -133,7 +144,7 @@ class VCardDir:
             unsubscribes=False,
             custom_fields=False,
             delta=False,
-            batch_size=500,
+            batch_size=1000,
         ),
     )
 
@@ -179,12 +190,12 @@ class VCardDir:
     def changes(self, cursor: Cursor | None) -> Changes:
         """Changed files are parsed as the caller consumes ``records``, one at a time."""
         with _collector_paused():
-            known, known_uids, known_failed = _cursor_tables(cursor)
-            listed = self._list(len(known))
-        # Set operations on (name, version) pairs: no Python code runs per unchanged file.
-        stale = sorted(listed.items() - known.items())
+            listing = self._list(cursor)
+        _known, known_uids, known_failed = listing.tables
+        listed = listing.versions
+        stale = sorted(listing.changed)
         result = Changes(total=len(listed))
-        result.deleted = sorted(known.keys() - listed.keys())
+        result.deleted = sorted(listing.deleted)
         for name, _version in stale:
             del listed[name]  # read below, and entered again then
         self._versions = listed
@@ -243,22 +254,22 @@ class VCardDir:
         return results
 
     def cursor(self) -> Cursor:
-        self.settle()
         if self._given is not None:
             return self._given
         return {
             "v": CURSOR_VERSION,
-            "files": "/".join(chain.from_iterable(self._versions.items())),
+            "files": _joined(self._versions),
             "uids": dict(self._uids),
             "failed": dict(self._failed),
         }
 
     # ------------------------------------------------------------------ reading
 
-    def _list(self, expected: int) -> dict[str, Version]:
-        """The version of every regular ``.vcf`` file in the folder, by file name."""
-        listed, others = self._list_names(expected)
-        for name in others:
+    def _list(self, cursor: Cursor | None) -> _Listing:
+        """What the folder holds now, against what ``cursor`` says it held."""
+        listing = self._list_names(cursor)
+        known = listing.tables[0]
+        for name in listing.others:
             path = self._file(name)
             if name[0] == ".":
                 if _TEMP_MARK in name:
@@ -271,22 +282,40 @@ class VCardDir:
             except OSError:
                 continue
             if S_ISREG(stat.st_mode):
-                listed[name] = f"{stat.st_mtime_ns}:{stat.st_size}"
-        return listed
+                version = listing.versions[name] = f"{stat.st_mtime_ns}:{stat.st_size}"
+                if known.get(name) != version:
+                    listing.changed.add((name, version))
+                listing.deleted.discard(name)
+        return listing
 
-    def _list_names(self, expected: int) -> tuple[dict[str, Version], list[str]]:
-        if not _LISTING.acquire(blocking=False):
-            if expected >= _HELPER_MIN_FILES:
-                found = _list_in_helper(self._dir)
-                if found is not None:
-                    return found
-            _LISTING.acquire()  # wait for the listing in progress
+    def _list_names(self, cursor: Cursor | None) -> _Listing:
+        if _LISTING.acquire(blocking=False):
+            try:
+                listed, others = self._list_here()
+            finally:
+                _LISTING.release()
+            return _Listing.compared(listed, others, _cursor_tables(cursor))
+        helper = _start_helper(self._dir) if _cursor_size(cursor) >= _HELPER_MIN_FILES else None
+        tables = _cursor_tables(cursor)  # while the helper lists
+        if helper is not None:
+            files = cursor["files"] if _is_current(cursor) else _joined(tables[0])
+            found = _helper_result(helper, files)
+            if found is not None:
+                changed, deleted, others = found
+                versions = dict(tables[0])
+                for name in deleted:
+                    del versions[name]
+                versions.update(changed)
+                return _Listing(versions, set(changed), set(deleted), others, tables)
+        with _LISTING:  # wait for the listing in progress
+            listed, others = self._list_here()
+        return _Listing.compared(listed, others, tables)
+
+    def _list_here(self) -> tuple[dict[str, Version], list[str]]:
         try:
             return _list_folder(self._dir)
         except OSError as exc:
             raise ConnectorError(f"Cannot list vCard folder {self.path}: {exc.strerror}.") from exc
-        finally:
-            _LISTING.release()
 
     def _read(self, name: str) -> Record | ReadFailure:
         """Read and parse one file now, remembering the version we saw."""
@@ -521,7 +550,11 @@ class VCardDir:
         self._releasers.append(releaser)
 
     def settle(self) -> None:
-        """Wait until the files our updates replaced are removed (``cursor`` does it too)."""
+        """Wait until the files our updates replaced are removed.
+
+        No one needs to: the threads end on their own, and a process waits for them before it
+        exits. The files are hidden meanwhile, and a crash leaves them to a later listing.
+        """
         for releaser in self._releasers:
             releaser.join()
         self._releasers.clear()
@@ -555,6 +588,25 @@ class VCardDir:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@dataclass(slots=True)
+class _Listing:
+    """A folder as listed now, against the tables of the cursor it was listed with."""
+
+    versions: dict[str, Version]  # every file listed
+    changed: set[tuple[str, Version]]  # (name, version) of the new and changed files
+    deleted: set[str]  # files of the cursor that are gone
+    others: list[str]  # names that are not "*.vcf" or are hidden, looked at one by one
+    tables: Tables
+
+    @classmethod
+    def compared(cls, listed: dict[str, Version], others: list[str], tables: Tables) -> _Listing:
+        # Set operations on (name, version) pairs: no Python code runs per unchanged file.
+        known = tables[0]
+        return cls(
+            listed, listed.items() - known.items(), known.keys() - listed.keys(), others, tables
+        )
 
 
 @dataclass(slots=True)
@@ -617,9 +669,7 @@ def _syncfs() -> Callable[[int], int] | None:
     return None
 
 
-def _cursor_tables(
-    cursor: Cursor | None,
-) -> tuple[dict[str, Version], dict[str, str], dict[str, str]]:
+def _cursor_tables(cursor: Cursor | None) -> Tables:
     """The versions, UIDs and failures a cursor holds; empty tables when it is not ours."""
     if not isinstance(cursor, dict):
         return {}, {}, {}
@@ -633,13 +683,19 @@ def _cursor_tables(
     return {}, {}, {}  # not ours: a full listing it is
 
 
+def _cursor_size(cursor: Cursor | None) -> int:
+    """About how many files a cursor knows, without decoding it."""
+    files = cursor.get("files") if isinstance(cursor, dict) else None
+    if not isinstance(files, str) or not files:
+        return 0
+    return files.count("/") // 2 if _is_current(cursor) else files.count("\0") + 1
+
+
 def _is_current(cursor: Cursor | None) -> bool:
     return isinstance(cursor, dict) and cursor.get("v") == CURSOR_VERSION
 
 
-def _decode_tables(
-    cursor: dict[str, Any],
-) -> tuple[dict[str, Version], dict[str, str], dict[str, str]]:
+def _decode_tables(cursor: dict[str, Any]) -> Tables:
     files, uids, failed = cursor.get("files"), cursor.get("uids"), cursor.get("failed")
     if not isinstance(files, str) or not isinstance(uids, dict) or not isinstance(failed, dict):
         raise ValueError("not a cursor of this connector")
@@ -652,7 +708,7 @@ def _decode_tables(
     return dict(zip(parts[::2], parts[1::2], strict=True)), uids, failed
 
 
-def _decode_v3(text: str) -> tuple[dict[str, Version], dict[str, str], dict[str, str]]:
+def _decode_v3(text: str) -> Tables:
     """A cursor of the previous version: "<name>/<version>/u/<uid>" or ".../f/<reason>", joined
     by NUL. Read once after an upgrade, so that it does not cost a full read of the folder."""
     versions: dict[str, Version] = {}
@@ -744,31 +800,52 @@ def _remove_if_stale(path: str) -> None:
         pass
 
 
-def _list_in_helper(folder: str) -> tuple[dict[str, Version], list[str]] | None:
-    """``list_folder(folder)`` run by a helper process; None when that is not possible (no
-    Python interpreter to start, or it failed: the caller lists the folder itself then)."""
+def _start_helper(folder: str) -> subprocess.Popen[bytes] | None:
+    """A helper process listing ``folder``; None when none can be started (no Python
+    interpreter to start: the caller lists the folder itself then)."""
     if getattr(sys, "frozen", False) or not sys.executable:
         return None
     import subprocess  # only here: the CLI starts faster without it
 
     command = [sys.executable, "-I", "-S", "-c", LIST_SOURCE + _HELPER_MAIN, folder]
     try:
-        done = subprocess.run(
+        return subprocess.Popen(
             command,
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-            check=False,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console on Windows
         )
     except OSError:
         return None
-    if done.returncode != 0:
+
+
+def _helper_result(
+    helper: subprocess.Popen[bytes], files: str
+) -> tuple[list[tuple[str, Version]], list[str], list[str]] | None:
+    """(changed, deleted, other names) a helper found against the cursor's ``files``; None if
+    it failed (the caller lists the folder itself then)."""
+    try:
+        output, _ = helper.communicate(files.encode("utf-8", "surrogatepass"))
+    except OSError:
+        helper.kill()
+        helper.wait()
         return None
-    files, _, others = done.stdout.decode("utf-8", "surrogatepass").partition("\0")
-    parts = files.split("/") if files else []
+    if helper.returncode != 0:
+        return None
+    changed, deleted, others = output.decode("utf-8", "surrogatepass").split("\0")
+    parts = changed.split("/") if changed else []
     if len(parts) % 2:
         return None
-    return dict(zip(parts[::2], parts[1::2], strict=True)), others.split("/") if others else []
+    return (
+        list(zip(parts[::2], parts[1::2], strict=True)),
+        deleted.split("/") if deleted else [],
+        others.split("/") if others else [],
+    )
+
+
+def _joined(versions: dict[str, Version]) -> str:
+    return "/".join(chain.from_iterable(versions.items()))
 
 
 def _safe_stem(key: str) -> str:

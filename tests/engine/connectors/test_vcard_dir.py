@@ -506,56 +506,110 @@ def _odd_folder(folder: Path) -> None:
         write(folder, odd, card("odd"))
 
 
-def test_the_helper_process_lists_a_folder_as_the_connector_does(folder: Path) -> None:
-    _odd_folder(folder)
-    in_process = vcard_dir._list_folder(str(folder))
-    assert vcard_dir._list_in_helper(str(folder)) == in_process
-    names = set(in_process[0])
-    assert {"a.vcf"} <= names and not names & {"B.VCF", "sub.vcf", "pipe.vcf", ".hidden.vcf"}
+def _seen_as(listing: vcard_dir._Listing) -> tuple[object, ...]:
+    return (
+        listing.versions,
+        listing.changed,
+        listing.deleted,
+        sorted(listing.others),
+        listing.tables,
+    )
 
 
-def test_a_folder_listed_while_another_is_uses_the_helper(
-    folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _odd_folder(folder)
-    expected = VCardDir(str(folder))._list(0)
-    helped = []
-    real = vcard_dir._list_in_helper
+def _list_while_another_is(folder: Path, cursor: object) -> tuple[tuple[object, ...], bool]:
+    """What ``_list`` sees of the folder while another listing holds the in-process turn, and
+    whether it waited for that turn."""
+    out: list[vcard_dir._Listing] = []
+    worker = threading.Thread(target=lambda: out.append(VCardDir(str(folder))._list(cursor)))
+    with vcard_dir._LISTING:  # another folder is being listed
+        worker.start()
+        worker.join(0.5)
+        waited = not out
+    worker.join(30)
+    assert out, "the listing never finished"
+    return _seen_as(out[0]), waited
 
-    def helper(path: str) -> tuple[dict[str, str], list[str]] | None:
-        helped.append(path)
+
+def _helper_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    started: list[str] = []
+    real = vcard_dir._start_helper
+
+    def start(path: str) -> object:
+        started.append(path)
         return real(path)
 
-    monkeypatch.setattr(vcard_dir, "_list_in_helper", helper)
+    monkeypatch.setattr(vcard_dir, "_start_helper", start)
+    return started
+
+
+def test_the_helper_process_lists_a_folder_as_the_connector_does(
+    folder: Path, connector: VCardDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _odd_folder(folder)
+    write(folder, "gone.vcf", card("gone"))
+    write(folder, "same.vcf", card("same"))
+    listing(connector, None)
+    cursor = json.loads(json.dumps(connector.cursor()))
+    bump(folder / "a.vcf", card("a", "Anne"))
+    bump(folder / "B.VCF", card("b", "Bob"))
+    (folder / "gone.vcf").unlink()
+    write(folder, "new.vcf", card("new"))
+    expected = _seen_as(VCardDir(str(folder))._list(cursor))  # alone: listed in-process
+    versions, changed, deleted, _others, _tables = expected
+    edited = {"a.vcf", "B.VCF", "new.vcf"} | ({"link.vcf"} if os.name == "posix" else set())
+    assert {name for name, _ in changed} == edited  # link.vcf is a.vcf, seen through a link
+    assert deleted == {"gone.vcf"}
+    assert "same.vcf" in versions and not set(versions) & {"sub.vcf", "pipe.vcf", ".hidden.vcf"}
+    started = _helper_started(monkeypatch)
     monkeypatch.setattr(vcard_dir, "_HELPER_MIN_FILES", 2)
-    with vcard_dir._LISTING:  # another folder is being listed
-        assert VCardDir(str(folder))._list(2) == expected
-    assert helped == [str(folder)]
-    assert VCardDir(str(folder))._list(2) == expected  # alone: in-process
-    assert helped == [str(folder)]
+    seen, waited = _list_while_another_is(folder, cursor)
+    assert started == [str(folder)] and not waited
+    assert seen == expected
+
+
+def test_a_small_folder_waits_for_its_turn_rather_than_start_a_helper(
+    folder: Path, connector: VCardDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(folder, "a.vcf", card("a"))
+    listing(connector, None)
+    cursor = connector.cursor()
+    started = _helper_started(monkeypatch)
+    seen, waited = _list_while_another_is(folder, cursor)
+    assert started == [] and waited
+    assert seen[0] == {"a.vcf": cursor["files"].split("/")[1]}
 
 
 def test_without_a_helper_the_listing_waits_its_turn(
-    folder: Path, monkeypatch: pytest.MonkeyPatch
+    folder: Path, connector: VCardDir, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(folder, "a.vcf", card("a"))
+    listing(connector, None)
+    cursor = connector.cursor()
     monkeypatch.setattr(vcard_dir, "_HELPER_MIN_FILES", 1)
-    monkeypatch.setattr(vcard_dir.sys, "executable", "")
-    assert vcard_dir._list_in_helper(str(folder)) is None
-    monkeypatch.setattr(vcard_dir.sys, "executable", str(folder / "no-such-python"))
-    assert vcard_dir._list_in_helper(str(folder)) is None
-    listed: list[dict[str, str]] = []
-    vcard_dir._LISTING.acquire()
-    worker = threading.Thread(target=lambda: listed.append(VCardDir(str(folder))._list(1)))
-    worker.start()
-    worker.join(0.2)
-    assert listed == []  # waiting for the lock
-    vcard_dir._LISTING.release()
-    worker.join()
-    assert list(listed[0]) == ["a.vcf"]
+    for python in ("", str(folder / "no-such-python")):
+        monkeypatch.setattr(vcard_dir.sys, "executable", python)
+        assert vcard_dir._start_helper(str(folder)) is None
+        seen, waited = _list_while_another_is(folder, cursor)
+        assert waited
+        assert list(seen[0]) == ["a.vcf"]
 
 
-def test_an_update_frees_the_replaced_file_by_the_time_the_cursor_is_taken(
+def test_a_helper_that_fails_leaves_the_listing_to_the_connector(
+    folder: Path, connector: VCardDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(folder, "a.vcf", card("a"))
+    listing(connector, None)
+    cursor = connector.cursor()
+    monkeypatch.setattr(vcard_dir, "_HELPER_MIN_FILES", 1)
+    monkeypatch.setattr(vcard_dir, "LIST_SOURCE", "raise SystemExit(3)\n")
+    helper = vcard_dir._start_helper(str(folder))
+    assert helper is not None and vcard_dir._helper_result(helper, cursor["files"]) is None
+    seen, waited = _list_while_another_is(folder, cursor)
+    assert waited
+    assert list(seen[0]) == ["a.vcf"]
+
+
+def test_an_update_frees_the_replaced_file_on_a_thread_of_its_own(
     folder: Path, connector: VCardDir
 ) -> None:
     path = write(folder, "a.vcf", card("a"))
@@ -565,7 +619,7 @@ def test_an_update_frees_the_replaced_file_by_the_time_the_cursor_is_taken(
     assert result.error is None
     assert path.stat().st_ino != old_inode
     assert "TITLE:Boss" in path.read_text()
-    connector.cursor()
+    connector.settle()
     assert [p.name for p in folder.iterdir()] == ["a.vcf"]
 
 

@@ -133,9 +133,11 @@ def config_hash(settings: ConnectionSettings, schemas: dict[str, AppSchema]) -> 
     return hashlib.sha1(blob.encode()).hexdigest()
 
 
-def _at_once(calls: dict[str, Callable[[], Answer]]) -> dict[str, Answer]:
-    """The answers of ``calls``, made at once: the first on this thread, the others on threads
-    of their own. The first call's error, if any, is raised (after all have returned)."""
+def _at_once(
+    calls: dict[str, Callable[[], Answer]], meanwhile: Callable[[], None]
+) -> dict[str, Answer]:
+    """The answers of ``calls``, made at once on threads of their own while this thread does
+    ``meanwhile``. The first error, if any, is raised once all have returned."""
     answers: dict[str, Answer] = {}
     errors: dict[str, BaseException] = {}
 
@@ -145,13 +147,14 @@ def _at_once(calls: dict[str, Callable[[], Answer]]) -> dict[str, Answer]:
         except BaseException as exc:  # handed to the caller below
             errors[key] = exc
 
-    first, *others = calls
-    threads = [threading.Thread(target=ask, args=(key,), name=f"pull-{key}") for key in others]
+    threads = [threading.Thread(target=ask, args=(key,), name=f"pull-{key}") for key in calls]
     for thread in threads:
         thread.start()
-    ask(first)
-    for thread in threads:
-        thread.join()
+    try:
+        meanwhile()
+    finally:
+        for thread in threads:
+            thread.join()
     for key in calls:
         if key in errors:
             raise errors[key]
@@ -263,6 +266,8 @@ class SyncRun:
         self.cleared_failures: list[tuple[str, str]] = []
         self.journal_done: dict[str, list[str]] = {"a": [], "b": []}
         self.decisions: list[tuple[str, str]] = []  # (deleted side, survivor) chosen in review
+        self.untagged: list[tuple[str, str]] = []  # (deleted side, survivor) not tagged yet
+        self.failing: dict[str, set[str]] = {"a": set(), "b": set()}  # failing at the start
         self.settled_decisions: list[tuple[int, str, str | None]] = []
         self.forgotten_links: set[int] = set()
 
@@ -305,7 +310,10 @@ class SyncRun:
             cursor, old_hash = self.store.side_state(self.cid, side)
             cursors[side] = None if old_hash != self.hash else cursor
         self.progress("Reading " + " and ".join(self.views[s].app_name for s in SIDES))
-        answers = _at_once({side: partial(self._read_side, side, cursors[side]) for side in SIDES})
+        answers = _at_once(
+            {side: partial(self._read_side, side, cursors[side]) for side in SIDES},
+            meanwhile=self._read_store,
+        )
         for side in SIDES:
             view = self.views[side]
             changes = answers[side]
@@ -326,6 +334,17 @@ class SyncRun:
             view.fetched[record.id] = record
         return changes
 
+    def _read_store(self) -> None:
+        """What the run needs of the store whatever changed (read while the sides are read)."""
+        self.journal = self.store.journal(self.cid)
+        self.next_link_id = self.store.max_link_id(self.cid) + 1
+        if self.settings.sync_deletions:
+            self.untagged = self.store.untagged_trash_links(self.cid)
+        self.decisions = self.store.pending_trash_decisions(self.cid)
+        for side in SIDES:
+            self.views[side].known = self.store.index_count(self.cid, side)
+            self.failing[side] = set(self.store.rids_in_state(self.cid, side, RecordState.FAILING))
+
     def _load_state(self) -> None:
         """Load what this run needs of the store: all of it only when much has changed.
 
@@ -333,23 +352,15 @@ class SyncRun:
         counterparts and of the records sharing their emails, so an unchanged address book of
         100,000 contacts costs neither the time nor the memory of loading it whole.
         """
-        self.journal = self.store.journal(self.cid)
-        self.next_link_id = self.store.max_link_id(self.cid) + 1
-        untagged = self.store.untagged_trash_links(self.cid) if self.settings.sync_deletions else []
-        self.decisions = self.store.pending_trash_decisions(self.cid)
         interest: dict[str, set[str]] = {}
         for side in SIDES:
             view = self.views[side]
-            view.known = self.store.index_count(self.cid, side)
             interest[side] = (
-                view.fetched.keys()
-                | view.deleted
-                | view.unreadable.keys()
-                | set(self.store.rids_in_state(self.cid, side, RecordState.FAILING))
+                view.fetched.keys() | view.deleted | view.unreadable.keys() | self.failing[side]
             )
         for (target, _key), source in self.journal.items():
             interest[Side(target).other.value].add(source)
-        for deleted_side, survivor in untagged + self.decisions:
+        for deleted_side, survivor in self.untagged + self.decisions:
             interest[Side(deleted_side).other.value].add(survivor)
         wanted = sum(len(rids) for rids in interest.values())
         known = sum(view.known for view in self.views.values())

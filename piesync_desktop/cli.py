@@ -9,10 +9,13 @@ with a one-line reason when a run could not complete.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -161,7 +164,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 def _connect(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
     from piesync_desktop.engine import connection_setup  # a sync, run most, needs none of it
 
-    a, b = connection_setup.validate_new_connection(args.a, args.b)
+    with _trial_passwords([args.a, args.b]):
+        a, b = connection_setup.validate_new_connection(args.a, args.b)
     mappings, rules = connection_setup.default_setup(a, b)
     a_side = connection_setup.SideChoice.of(args.a, a)
     b_side = connection_setup.SideChoice.of(args.b, b)
@@ -184,6 +188,37 @@ def _connect(args: argparse.Namespace, store: Store, profile: Path, out: TextIO)
         file=out,
     )
     return EXIT_OK
+
+
+@contextmanager
+def _trial_passwords(specs: Sequence[str]) -> Iterator[None]:
+    """The passwords of the CardDAV sides, from PIESYNC_CARDDAV_PASSWORD or typed in, saved in
+    the keyring while the sides are checked and kept only if the check passes. An account whose
+    password the keyring holds already (another connection uses it) is not asked again."""
+    from piesync_desktop import secrets
+    from piesync_desktop.engine.connectors.base import parse_spec
+    from piesync_desktop.engine.connectors.carddav.location import PASSWORD, CardDavLocation
+
+    with ExitStack() as trials:
+        for spec in specs:
+            app, location = parse_spec(spec)
+            if app != "carddav":
+                continue
+            where = CardDavLocation.parse(location)
+            if not where.username:
+                continue
+            password = os.environ.get("PIESYNC_CARDDAV_PASSWORD")
+            if password is None:
+                if secrets.load_secret(where.account_key, PASSWORD) is not None:
+                    continue
+                if not sys.stdin.isatty():
+                    raise UsageError(
+                        f"no password for {where.username} on {where.host}: set "
+                        "PIESYNC_CARDDAV_PASSWORD, or run connect in a terminal to type it"
+                    )
+                password = getpass.getpass(f"Password for {where.username} on {where.host}: ")
+            trials.enter_context(secrets.trial_secret(where.account_key, PASSWORD, password))
+        yield
 
 
 def _print_json(data: object, out: TextIO) -> int:

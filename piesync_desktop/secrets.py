@@ -6,6 +6,9 @@ A headless machine without a Secret Service gets keyring's ``fail.Keyring``; tha
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import keyring
 import keyring.errors
 
@@ -53,3 +56,19 @@ def forget_secret(account_key: str, name: str) -> None:
         raise KeyringUnavailable(
             f"Could not remove the secret from the system keyring ({exc.__class__.__name__})."
         ) from exc
+
+
+@contextmanager
+def trial_secret(account_key: str, name: str, value: str) -> Iterator[None]:
+    """Save ``value`` for the block (which checks it works); if the block fails, put back what
+    was saved before, so a mistyped password never replaces a good one."""
+    previous = load_secret(account_key, name)
+    store_secret(account_key, name, value)
+    try:
+        yield
+    except BaseException:
+        if previous is None:
+            forget_secret(account_key, name)
+        else:
+            store_secret(account_key, name, previous)
+        raise

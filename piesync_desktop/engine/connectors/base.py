@@ -88,9 +88,10 @@ ConnectorFactory = Callable[[str], Connector]
 
 def _builtin() -> dict[str, tuple[AppInfo, ConnectorFactory]]:
     """The apps this build knows, by key (imported here so the catalogue is one place)."""
+    from piesync_desktop.engine.connectors.carddav.connector import CardDav
     from piesync_desktop.engine.connectors.vcard_dir import VCardDir
 
-    return {cls.app.key: (cls.app, cls) for cls in (VCardDir,)}
+    return {cls.app.key: (cls.app, cls) for cls in (VCardDir, CardDav)}
 
 
 def catalogue() -> list[AppInfo]:

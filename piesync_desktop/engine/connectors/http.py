@@ -134,7 +134,7 @@ def transport_error(exc: httpx.TransportError, url: str, settings: HttpSettings)
         )
     if isinstance(exc, httpx.TimeoutException):
         return TransientError(
-            f"{host} did not answer within {settings.read_timeout:g} seconds. Nothing was lost; "
+            f"{host} did not answer within {_seconds(settings.read_timeout)}. Nothing was lost; "
             "the next run tries again.",
             title="Server too slow",
         )
@@ -195,3 +195,7 @@ def send_with_throttling(
         + "; the next run goes on where this one stopped.",
         retry_after=wait,
     )
+
+
+def _seconds(value: float) -> str:
+    return "1 second" if value == 1 else f"{value:g} seconds"

@@ -36,6 +36,10 @@ _HREF_SAFE = "/@:+,;=!$&'()*~"
 class CollectionProblem(ConnectorError):
     """An address (not the server) that cannot be used: missing, refused, or not WebDAV."""
 
+    def __init__(self, message: str, title: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, title)
+        self.status = status
+
 
 def tag(namespace: str, name: str) -> str:
     return f"{{{namespace}}}{name}"
@@ -233,16 +237,19 @@ class DavClient:
                 f"There is no address book at {url}: it may have been deleted or moved. Pick the "
                 "address book again.",
                 title="Address book not found",
+                status=404,
             )
         if response.status_code == 403:
             return CollectionProblem(
                 f"{host} does not let {self.username} read {url}. Check that this account owns "
                 "the address book or was given access to it.",
                 title="Access refused",
+                status=403,
             )
         return CollectionProblem(
             f"{host} answered {response.status_code} {response.reason_phrase} to {what}: it may "
-            "not be a CardDAV server. Check the address."
+            "not be a CardDAV server. Check the address.",
+            status=response.status_code,
         )
 
     # -- methods ------------------------------------------------------------------------------
@@ -270,13 +277,18 @@ class DavClient:
             what=what,
         )
         if response.status_code != 207:
-            if response.status_code in (403, 409) and b"valid-sync-token" in response.content:
-                raise SyncTokenInvalid
             raise self._collection_problem(response, url, what)
         return parse_multistatus(response.content, what)
 
     def sync_collection(self, url: str, token: str | None) -> MultiStatus:
-        return self.report(url, sync_collection_body(token), what=f"the changes of {url}")
+        try:
+            return self.report(url, sync_collection_body(token), what=f"the changes of {url}")
+        except CollectionProblem as exc:
+            # RFC 6578 says 403 or 409 with DAV:valid-sync-token; Xandikos answers 412. Any
+            # refusal of a token we sent is worth one full listing (which fails on its own).
+            if token and exc.status not in (404, None):
+                raise SyncTokenInvalid from exc
+            raise
 
     def multiget(self, url: str, hrefs: Sequence[str]) -> MultiStatus:
         return self.report(url, multiget_body(hrefs), what=f"the contacts of {url}")

@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from urllib.parse import quote, urljoin
 from xml.etree import ElementTree as ET
 
 import httpx
+import trustme
 
 USER = "alice"
 PASSWORD = "s3cret pass"
@@ -101,6 +103,7 @@ class DavServer:
     process: subprocess.Popen[bytes] = field(repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
     command: list[str] = field(default_factory=list, repr=False)  # how it was started
+    ca_file: Path | None = None  # the certificate authority of a TLS server, as PEM
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -111,6 +114,8 @@ class DavServer:
     def client(self, **options: object) -> httpx.Client:
         """An httpx client with this server's credentials (if any) and a short timeout."""
         options.setdefault("timeout", 10.0)
+        if self.ca_file is not None:
+            options.setdefault("verify", ssl.create_default_context(cafile=str(self.ca_file)))
         return httpx.Client(auth=self.auth, **options)  # type: ignore[arg-type]
 
     def addressbook_url(self, name: str) -> str:
@@ -231,7 +236,7 @@ def _spawn(command: list[str], log_path: Path) -> tuple[subprocess.Popen[bytes],
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path, what: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    with httpx.Client(timeout=0.5) as http:
+    with httpx.Client(timeout=0.5, verify=False) as http:  # only "does it answer yet"
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 break
@@ -250,7 +255,11 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path, what
 
 
 def _start(
-    what: str, tmp: Path, command_for_port: Callable[[int], list[str]], log_name: str
+    what: str,
+    tmp: Path,
+    command_for_port: Callable[[int], list[str]],
+    log_name: str,
+    scheme: str = "http",
 ) -> tuple[int, subprocess.Popen[bytes], IO[bytes], Path]:
     """Start a server on a free port; another process may take the port between our probe and
     the server's bind, so a server that exits at once is tried again on another port."""
@@ -259,7 +268,7 @@ def _start(
         port = free_port()
         process, log = _spawn(command_for_port(port), log_path)
         try:
-            _wait_ready(process, f"http://127.0.0.1:{port}/", log_path, what)
+            _wait_ready(process, f"{scheme}://127.0.0.1:{port}/", log_path, what)
         except RuntimeError:
             log.close()
             if attempt == 2 or "in use" not in log_path.read_text(errors="replace"):
@@ -269,18 +278,30 @@ def _start(
     raise AssertionError("unreachable")
 
 
-def start_radicale(tmp: Path, *, auth: bool = False) -> DavServer:
+def start_radicale(tmp: Path, *, auth: bool = False, tls: trustme.CA | None = None) -> DavServer:
     """Radicale with its own config file and storage under `tmp` (the user's config is never
     read: `--config FILE` replaces /etc/radicale/config and ~/.config/radicale/config).
 
     auth False: auth type none (any user, any password; anonymous requests reach /alice/...).
     auth True: htpasswd, plain, alice / "s3cret pass" (Basic only).
+    tls: serve https with a certificate for 127.0.0.1 issued by this throwaway authority.
     """
     tmp.mkdir(parents=True, exist_ok=True)
     storage = tmp / "storage"
     config = tmp / "radicale.conf"
     htpasswd = tmp / "htpasswd"
     htpasswd.write_text(f"{USER}:{PASSWORD}\n")
+    ssl_section = ""
+    ca_file: Path | None = None
+    if tls is not None:
+        certificate = tls.issue_cert("127.0.0.1", "localhost")
+        certificate.cert_chain_pems[0].write_to_path(str(tmp / "server.pem"))
+        certificate.private_key_pem.write_to_path(str(tmp / "server.key"))
+        ca_file = tmp / "ca.pem"
+        tls.cert_pem.write_to_path(str(ca_file))
+        ssl_section = (
+            f"ssl = True\ncertificate = {tmp / 'server.pem'}\nkey = {tmp / 'server.key'}\n"
+        )
 
     def command(port: int) -> list[str]:
         auth_section = (
@@ -291,7 +312,7 @@ def start_radicale(tmp: Path, *, auth: bool = False) -> DavServer:
         # delay / delay_on_error: Radicale sleeps 1 s after a wrong password and after each
         # 5xx by default, which only slows tests down.
         config.write_text(
-            f"[server]\nhosts = 127.0.0.1:{port}\ndelay_on_error = 0\n"
+            f"[server]\nhosts = 127.0.0.1:{port}\ndelay_on_error = 0\n{ssl_section}"
             f"[auth]\n{auth_section}delay = 0\n"
             f"[storage]\nfilesystem_folder = {storage}\n"
             "[web]\ntype = none\n"
@@ -300,9 +321,10 @@ def start_radicale(tmp: Path, *, auth: bool = False) -> DavServer:
         # Relative: Radicale splits --config on os.pathsep, so an absolute path with ":" breaks.
         return [sys.executable, "-m", "radicale", "--config", config.name]
 
-    port, process, log, log_path = _start("Radicale", tmp, command, "radicale.log")
+    scheme = "https" if tls is not None else "http"
+    port, process, log, log_path = _start("Radicale", tmp, command, "radicale.log", scheme)
     started_with = command(port)
-    base = f"http://127.0.0.1:{port}/"
+    base = f"{scheme}://127.0.0.1:{port}/"
     server = DavServer(
         name="radicale",
         base_url=base,
@@ -315,6 +337,7 @@ def start_radicale(tmp: Path, *, auth: bool = False) -> DavServer:
         process=process,
         _log=log,
         command=started_with,
+        ca_file=ca_file,
     )
     try:
         with server.client() as http:

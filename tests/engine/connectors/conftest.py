@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from helpers.dav_servers import DavServer, start_radicale, start_xandikos
 from helpers.fault_proxy import FaultProxy
 
@@ -29,6 +30,14 @@ def radicale(tmp_path: Path) -> Iterator[DavServer]:
 def radicale_auth(tmp_path: Path) -> Iterator[DavServer]:
     """Radicale with Basic auth: alice / "s3cret pass"."""
     server = start_radicale(tmp_path / "radicale-auth", auth=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def radicale_tls(tmp_path: Path) -> Iterator[DavServer]:
+    """Radicale over https, with a certificate from a throwaway authority (its PEM: ca_file)."""
+    server = start_radicale(tmp_path / "radicale-tls", tls=trustme.CA())
     yield server
     server.stop()
 

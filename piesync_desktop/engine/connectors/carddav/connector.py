@@ -28,6 +28,7 @@ from piesync_desktop.engine.connectors.carddav.discovery import (
     BOOK_PROPS,
     GETCTAG,
     client_for,
+    find_books,
     is_address_book,
     offers_sync_collection,
 )
@@ -143,13 +144,23 @@ class CardDav:
         listing = client.propfind(self.url, BOOK_PROPS, depth="0")
         answer = next(iter(listing.responses), None)
         if answer is None or not is_address_book(answer):
-            raise ConnectorError(
-                f"{self.url} is not an address book on {self.where.host}. Pick one of the "
-                "address books the server lists (the wizard shows them).",
-                title="Not an address book",
-            )
+            raise ConnectorError(self._not_a_book(client), title="Not an address book")
         self._sync_collection = offers_sync_collection(answer)
         self._ctag = answer.text(GETCTAG) or None
+
+    def _not_a_book(self, client: DavClient) -> str:
+        """Why this URL cannot be synced, naming the address books found from it instead."""
+        message = f"{self.url} is not an address book on {self.where.host}."
+        try:
+            books = find_books(client, self.url)
+        except ConnectorError:
+            books = []
+        if not books:
+            return message + " Check the address (your provider's help names it)."
+        found = "; ".join(
+            f"{book.name}: {self.where.with_url(book.url).spec}" for book in books[:10]
+        )
+        return f"{message} Address books found there: {found}."
 
     def close(self) -> None:
         if self._client is not None:

@@ -82,7 +82,7 @@ def discover(
     location = CardDavLocation(location.url, username.strip() or location.username)
     client = client_for(location, password, settings)
     try:
-        books = _discover(client, location.url)
+        books = find_books(client, location.url)
     finally:
         client.close()
     if not books:
@@ -92,7 +92,12 @@ def discover(
             "first.",
             title="No address book found",
         )
-    return sorted(books, key=lambda book: (book.name.casefold(), book.url))
+    return books
+
+
+def find_books(client: DavClient, url: str) -> list[AddressBook]:
+    """The address books reachable from ``url`` (see the module's docstring), sorted by name."""
+    return sorted(_discover(client, url), key=lambda book: (book.name.casefold(), book.url))
 
 
 def _discover(client: DavClient, url: str) -> list[AddressBook]:

@@ -407,3 +407,22 @@ def test_the_client_never_waits_forever_on_a_silent_server() -> None:
             connector.open()
     finally:
         listener.close()
+
+
+def test_a_certificate_nobody_vouches_for_is_refused_until_its_authority_is_trusted(
+    radicale_tls: DavServer, make_book: Callable[[DavServer], Book], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = make_book(radicale_tls)
+    book.put("ann.vcf", card("Ann Lee", "ann@example.org"))
+    monkeypatch.delenv("PIESYNC_CA_BUNDLE", raising=False)
+    untrusting = CardDav(book.url)
+    with pytest.raises(
+        ConnectorError, match=r"certificate of 127\.0\.0\.1 cannot be trusted"
+    ) as told:
+        untrusting.open()
+    assert "PIESYNC_CA_BUNDLE" in told.value.message
+    assert not isinstance(told.value, TransientError)  # waiting will not fix it
+    monkeypatch.setenv("PIESYNC_CA_BUNDLE", str(radicale_tls.ca_file))
+    trusting = CardDav(book.url)
+    trusting.open()
+    assert [r.fields["given_name"] for r in trusting.changes(None).records] == ["Ann"]

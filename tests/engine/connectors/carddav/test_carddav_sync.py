@@ -301,3 +301,96 @@ def test_the_server_refusing_the_password_fails_the_run_with_what_to_do(
     assert code == 1
     assert "Sign in again" in text and "refused the user name or password of alice" in text
     assert book.names() == set()
+
+
+# -- connect: the password ----------------------------------------------------------------------
+
+
+def _saved_passwords(memory_keyring) -> dict[tuple[str, str], str]:
+    return {k: v for k, v in memory_keyring.secrets.items() if "carddav:" in k[0]}
+
+
+def test_connect_asks_for_the_password_in_a_terminal_and_keeps_it_in_the_keyring(
+    cli: Cli,
+    folder: Path,
+    radicale_auth: DavServer,
+    make_book: Callable[[DavServer], Book],
+    monkeypatch: pytest.MonkeyPatch,
+    memory_keyring,
+) -> None:
+    book = make_book(radicale_auth)
+    monkeypatch.delenv("PIESYNC_CARDDAV_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    asked: list[str] = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt: asked.append(prompt) or "s3cret pass")
+    location = url_with_user(radicale_auth, book.url)
+    code, text = cli("connect", "c", "--a", f"vcard:{folder}", "--b", f"carddav:{location}")
+    assert code == 0, text
+    assert asked == ["Password for alice on 127.0.0.1: "]
+    assert list(_saved_passwords(memory_keyring).values()) == ["s3cret pass"]
+    assert "s3cret" not in (cli.profile / "piesync.sqlite3").read_bytes().decode("latin-1")
+    # A second connection on the same account is not asked again.
+    other = make_book(radicale_auth)
+    second = folder.parent / "second"
+    second.mkdir()
+    code, text = cli(
+        "connect",
+        "d",
+        "--a",
+        f"vcard:{second}",
+        "--b",
+        f"carddav:{url_with_user(radicale_auth, other.url)}",
+    )
+    assert code == 0, text
+    assert len(asked) == 1
+
+
+def test_connect_with_a_wrong_password_keeps_nothing(
+    cli: Cli,
+    folder: Path,
+    radicale_auth: DavServer,
+    make_book: Callable[[DavServer], Book],
+    monkeypatch: pytest.MonkeyPatch,
+    memory_keyring,
+) -> None:
+    book = make_book(radicale_auth)
+    monkeypatch.setenv("PIESYNC_CARDDAV_PASSWORD", "wrong")
+    location = url_with_user(radicale_auth, book.url)
+    code, _ = cli("connect", "c", "--a", f"vcard:{folder}", "--b", f"carddav:{location}")
+    assert code == 2
+    assert _saved_passwords(memory_keyring) == {}
+    assert cli("connections", "--json")[1].strip() == "[]"
+
+
+def test_connect_without_a_terminal_or_the_variable_says_how(
+    cli: Cli,
+    folder: Path,
+    radicale_auth: DavServer,
+    make_book: Callable[[DavServer], Book],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    book = make_book(radicale_auth)
+    monkeypatch.delenv("PIESYNC_CARDDAV_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    location = url_with_user(radicale_auth, book.url)
+    code, _ = cli("connect", "c", "--a", f"vcard:{folder}", "--b", f"carddav:{location}")
+    assert code == 2
+    assert "set PIESYNC_CARDDAV_PASSWORD" in capsys.readouterr().err
+
+
+def test_an_address_that_is_not_a_book_lists_the_books_found_there(
+    cli: Cli,
+    folder: Path,
+    radicale_auth: DavServer,
+    make_book: Callable[[DavServer], Book],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    book = make_book(radicale_auth)
+    monkeypatch.setenv("PIESYNC_CARDDAV_PASSWORD", "s3cret pass")
+    server = url_with_user(radicale_auth, radicale_auth.base_url)
+    code, _ = cli("connect", "c", "--a", f"vcard:{folder}", "--b", f"carddav:{server}")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is not an address book" in err and book.url.replace("http://", "") in err

@@ -9,6 +9,7 @@ it returns. Per-record problems come back as values (:class:`ReadFailure`,
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -86,17 +87,23 @@ class Connector(Protocol):
 ConnectorFactory = Callable[[str], Connector]
 
 
-def _builtin() -> dict[str, tuple[AppInfo, ConnectorFactory]]:
-    """The apps this build knows, by key (imported here so the catalogue is one place)."""
-    from piesync_desktop.engine.connectors.carddav.connector import CardDav
-    from piesync_desktop.engine.connectors.vcard_dir import VCardDir
+# The apps this build knows: key -> (module, class). A module is imported only when its app is
+# used, so a sync of two folders never pays for an HTTP stack it does not use.
+BUILTIN_APPS: dict[str, tuple[str, str]] = {
+    "vcard": ("piesync_desktop.engine.connectors.vcard_dir", "VCardDir"),
+    "carddav": ("piesync_desktop.engine.connectors.carddav.connector", "CardDav"),
+}
 
-    return {cls.app.key: (cls.app, cls) for cls in (VCardDir, CardDav)}
+
+def connector_class(app: str) -> Any:
+    module, name = BUILTIN_APPS[app]
+    return getattr(importlib.import_module(module), name)
 
 
 def catalogue() -> list[AppInfo]:
     """Every app this build can connect, by name (what the wizard's app choice lists)."""
-    return sorted((info for info, _ in _builtin().values()), key=lambda info: info.name)
+    infos = [connector_class(app).app for app in BUILTIN_APPS]
+    return sorted(infos, key=lambda info: info.name)
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -104,10 +111,9 @@ def parse_spec(spec: str) -> tuple[str, str]:
     app, sep, location = spec.partition(":")
     if not sep or not app:
         raise ConfigError(f"'{spec}' is not APP:LOCATION (for example vcard:/home/me/contacts).")
-    known = _builtin()
-    if app not in known:
+    if app not in BUILTIN_APPS:
         raise ConfigError(
-            f"Unknown app '{app}' in '{spec}'. Known apps: {', '.join(sorted(known))}."
+            f"Unknown app '{app}' in '{spec}'. Known apps: {', '.join(sorted(BUILTIN_APPS))}."
         )
     return app, location
 
@@ -115,7 +121,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def open_connector(spec: str) -> Connector:
     """The connector for ``APP:LOCATION`` (not yet opened)."""
     app, location = parse_spec(spec)
-    return _builtin()[app][1](location)
+    factory: ConnectorFactory = connector_class(app)
+    return factory(location)
 
 
 def batched(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

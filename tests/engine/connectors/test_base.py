@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from piesync_desktop.engine.connectors.base import batched, catalogue, open_connector, parse_spec
@@ -38,3 +41,24 @@ def test_bad_specs_say_what_is_wrong(spec, message):
 def test_batched_covers_every_item_once():
     assert [list(b) for b in batched(list(range(7)), 3)] == [[0, 1, 2], [3, 4, 5], [6]]
     assert list(batched([], 3)) == []
+
+
+def test_catalogue_lists_carddav_with_what_it_can_do():
+    [carddav] = [info for info in catalogue() if info.key == "carddav"]
+    assert carddav.name == "CardDAV"
+    assert carddav.capabilities.tags and carddav.capabilities.deletions
+    assert carddav.capabilities.delta and not carddav.capabilities.unsubscribes
+
+
+def test_a_folder_sync_never_loads_the_http_stack():
+    code = (
+        "import sys\n"
+        "from piesync_desktop import cli\n"
+        "from piesync_desktop.engine.connectors.base import open_connector\n"
+        "open_connector('vcard:/tmp')\n"
+        "print(sorted(m for m in ('httpx', 'keyring') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

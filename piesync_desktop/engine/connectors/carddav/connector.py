@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from piesync_desktop import secrets
 from piesync_desktop.engine.connectors.base import AppInfo, Cursor, batched
 from piesync_desktop.engine.connectors.carddav import groups
 from piesync_desktop.engine.connectors.carddav.discovery import (
@@ -284,6 +283,8 @@ class CardDav:
         if self._client is None:
             password = self._password
             if password is None and self.where.username:
+                from piesync_desktop import secrets  # keyring costs 60 ms to import: only here
+
                 password = secrets.load_secret(self.account_key, PASSWORD)
                 if password is None:
                     raise AuthExpired(

@@ -53,7 +53,7 @@ from piesync_desktop.engine.connectors.vcard_codec import (
     parse_card,
     update_card,
 )
-from piesync_desktop.engine.errors import AuthExpired, ConnectorError
+from piesync_desktop.engine.errors import AuthExpired, ConnectorError, TransientError
 from piesync_desktop.engine.model import (
     AppSchema,
     Capabilities,
@@ -224,7 +224,15 @@ class CardDav:
             failed = self._change_groups(
                 {name: (uids, set()) for name, uids in memberships.items()}
             )
-            results = [_with_group_error(r, failed, self._uids) for r in results]
+            if failed:
+                # The cards exist now: failing them would leave them unlinked. Stopping the run
+                # keeps their creates journalled, so the next run links them and adds them to
+                # the group again.
+                raise TransientError(
+                    f"{self.where.host}: {next(iter(failed.values()))}. The contacts were "
+                    "saved; the next run finishes tagging them.",
+                    title="Group not saved",
+                )
         return [self._with_record(r) for r in results]
 
     def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]:
@@ -467,6 +475,14 @@ class CardDav:
     def _update_one(self, client: DavClient, update: RecordUpdate, gone: set[str]) -> WriteResult:
         cid = update.id
         card = self._cards.get(cid)
+        if card is not None and not card.etag and cid not in gone:
+            # The server did not say which version our last write made: read it, so the write
+            # below is still conditional.
+            self._cards.pop(cid, None)
+            result = Changes()
+            self._fetch([cid], result)
+            gone |= set(result.deleted)
+            card = self._cards.get(cid)
         if cid in gone or card is None:
             return WriteResult(key=cid, id=cid, error="deleted on the server meanwhile")
         if update.version and card.etag and update.version != card.etag:

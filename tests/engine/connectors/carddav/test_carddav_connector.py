@@ -13,6 +13,7 @@ from helpers.fault_proxy import FaultProxy
 
 from piesync_desktop.engine.connectors.carddav import connector as connector_module
 from piesync_desktop.engine.connectors.carddav.connector import CardDav
+from piesync_desktop.engine.connectors.carddav.webdav import PutAnswer
 from piesync_desktop.engine.connectors.http import HttpSettings
 from piesync_desktop.engine.errors import AuthExpired, ConnectorError, TransientError
 from piesync_desktop.engine.model import Item, NewRecord, ReadFailure, Record, RecordUpdate
@@ -426,3 +427,25 @@ def test_a_certificate_nobody_vouches_for_is_refused_until_its_authority_is_trus
     trusting = CardDav(book.url)
     trusting.open()
     assert [r.fields["given_name"] for r in trusting.changes(None).records] == ["Ann"]
+
+
+def test_a_write_whose_version_the_server_did_not_say_is_read_before_the_next_write(
+    book: Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector = opened(book)
+    connector.changes(None)
+    client = connector._connect()
+    real_put = client.put
+    sent: list[str | None] = []
+
+    def put_without_etag(url: str, text: str, *, etag: str | None = None, create: bool = False):
+        sent.append(etag)
+        answer = real_put(url, text, etag=etag, create=create)
+        return PutAnswer(answer.status, "", answer.message)  # as servers that rewrite cards do
+
+    monkeypatch.setattr(client, "put", put_without_etag)
+    [created] = connector.create([NewRecord("k-ann", dict(ANN))])
+    [updated] = connector.update([RecordUpdate(created.id or "", {"title": "Boss"})])
+    assert updated.error is None
+    assert sent[0] is None and sent[1]  # the update was conditional on the version read back
+    assert "TITLE:Boss" in book.get(created.id or "")

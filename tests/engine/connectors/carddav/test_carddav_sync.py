@@ -394,3 +394,28 @@ def test_an_address_that_is_not_a_book_lists_the_books_found_there(
     assert code == 2
     err = capsys.readouterr().err
     assert "is not an address book" in err and book.url.replace("http://", "") in err
+
+
+def test_a_group_the_server_refuses_stops_the_run_and_the_next_one_finishes_it(
+    cli: Cli,
+    folder: Path,
+    radicale: DavServer,
+    fault_proxy: FaultProxy,
+    make_book: Callable[[DavServer], Book],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    book = make_book(radicale)
+    write(folder, "Ann Lee", "ann@example.org", extra="CATEGORIES:vip\r\n")
+    connect(cli, folder, fault_proxy.rebase(book.url) + "#groups", monkeypatch)
+    fault_proxy.fail(403, method="PUT", after=1, times=1)  # the contact goes in, its group not
+    code, text = sync(cli)
+    assert code == 1 and "Group not saved" in text, text
+    assert len(book.names()) == 1
+    code, text = sync(cli)
+    assert code == 0, text
+    server = book_cards(book)
+    [person] = [t for t in server.values() if "KIND:group" not in t]
+    [group] = [t for t in server.values() if "KIND:group" in t]
+    assert "FN:vip" in group and parse_card(person).uid in group
+    assert len(folder_cards(folder)) == 1
+    assert health(cli)["failing"] == 0

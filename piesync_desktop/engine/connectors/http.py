@@ -15,7 +15,7 @@ import os
 import ssl
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,6 +25,7 @@ from piesync_desktop.engine.errors import ConnectorError, Throttled, TransientEr
 USER_AGENT = "piesync-desktop/0.1"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
+SETUP_TIMEOUT = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,9 @@ class HttpSettings:
     ca_bundle: str | None = None
     max_wait: float = 30.0  # the longest Retry-After a run waits out before giving up
     throttle_retries: int = 3
+    # Checking a set-up (the wizard finding address books), not a run: nothing tries again by
+    # itself, so messages say what to do now, and a silent server is given up on sooner.
+    setup: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> HttpSettings:
@@ -49,6 +53,18 @@ class HttpSettings:
             read_timeout=read,
             ca_bundle=env.get("PIESYNC_CA_BUNDLE") or None,
         )
+
+    @classmethod
+    def for_setup(cls, env: Mapping[str, str] = os.environ) -> HttpSettings:
+        run = cls.from_env(env)
+        return replace(run, read_timeout=min(run.read_timeout, SETUP_TIMEOUT), setup=True)
+
+    @property
+    def then(self) -> str:
+        """The sentence that ends a message about a failure that may pass."""
+        if self.setup:
+            return "Check the address, then try again."
+        return "Nothing was lost; the next run tries again."
 
     def verify(self) -> ssl.SSLContext | bool:
         if not self.ca_bundle:
@@ -132,23 +148,36 @@ def transport_error(exc: httpx.TransportError, url: str, settings: HttpSettings)
             "certificate file.",
             title="Certificate problem",
         )
+    if _speaks_plain_http(exc):
+        return ConnectorError(
+            f"{host} does not answer https on this port. If it is a server without TLS (on your "
+            "own machine or network), write http:// before its address.",
+            title="Not an https server",
+        )
     if isinstance(exc, httpx.TimeoutException):
         return TransientError(
-            f"{host} did not answer within {_seconds(settings.read_timeout)}. Nothing was lost; "
-            "the next run tries again.",
+            f"{host} did not answer within {_seconds(settings.read_timeout)}. {settings.then}",
             title="Server too slow",
         )
     if isinstance(exc, httpx.ConnectError):
         return TransientError(
-            f"Cannot reach {host}: {_reason(exc)}. Check the address and your network; the next "
-            "run tries again.",
+            f"Cannot reach {host}: {_reason(exc)}. Check the address and your network"
+            + ("." if settings.setup else "; the next run tries again."),
             title="Server unreachable",
         )
     return TransientError(
-        f"The connection to {host} broke off ({_reason(exc)}). Nothing was lost; the next run "
-        "tries again.",
+        f"The connection to {host} broke off ({_reason(exc)}). {settings.then}",
         title="Connection lost",
     )
+
+
+def _speaks_plain_http(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) and seen.reason == "WRONG_VERSION_NUMBER":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _reason(exc: BaseException) -> str:
@@ -192,7 +221,11 @@ def send_with_throttling(
     raise Throttled(
         f"{host} asked us to slow down (HTTP {response.status_code})"
         + (f" for {wait:.0f} seconds" if wait else "")
-        + "; the next run goes on where this one stopped.",
+        + (
+            "; try again in a while."
+            if settings.setup
+            else "; the next run goes on where this one stopped."
+        ),
         retry_after=wait,
     )
 

@@ -68,8 +68,15 @@ def _vcard(context: AuthorizationContext, parent: QWidget | None) -> Authorizati
     return VCardFolderAuthorization(context, parent)
 
 
+def _carddav(context: AuthorizationContext, parent: QWidget | None) -> AuthorizationWidget:
+    from piesync_desktop.ui.wizard.carddav_account import CardDavAuthorization
+
+    return CardDavAuthorization(context, parent)
+
+
 AUTHORIZATIONS: dict[str, AuthorizationFactory] = {
     "vcard": _vcard,
+    "carddav": _carddav,
 }
 
 

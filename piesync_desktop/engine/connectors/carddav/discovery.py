@@ -76,11 +76,12 @@ def discover(
     """The address books ``username`` can reach from ``server`` (a host, or any URL on it).
 
     Raises :class:`ConnectorError` (its subclasses for a refused password or an unreachable
-    server) with what to do; the order of the list is the server's, sorted by name.
+    server) with what to do. The books are sorted by name; a book may live on another host than
+    ``server`` (iCloud's), so its account key is that of its own URL.
     """
     location = CardDavLocation.parse(f"{server.strip().rstrip('/')}/")
     location = CardDavLocation(location.url, username.strip() or location.username)
-    client = client_for(location, password, settings)
+    client = client_for(location, password, settings or HttpSettings.for_setup())
     try:
         books = find_books(client, location.url)
     finally:

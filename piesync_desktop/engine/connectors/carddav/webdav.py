@@ -223,7 +223,7 @@ class DavClient:
         if response.status_code >= 500:
             raise TransientError(
                 f"{host_of(url)} answered {response.status_code} {response.reason_phrase} to "
-                f"{what}. Nothing was lost; the next run tries again.",
+                f"{what}. {self.settings.then}",
                 title="Server error",
             )
         return response

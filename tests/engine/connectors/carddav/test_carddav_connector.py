@@ -449,3 +449,9 @@ def test_a_write_whose_version_the_server_did_not_say_is_read_before_the_next_wr
     assert updated.error is None
     assert sent[0] is None and sent[1]  # the update was conditional on the version read back
     assert "TITLE:Boss" in book.get(created.id or "")
+
+
+def test_https_to_a_plain_http_server_says_to_write_http(radicale: DavServer) -> None:
+    plain = radicale.base_url.replace("http://", "https://") + "alice/book/"
+    with pytest.raises(ConnectorError, match="write http:// before its address"):
+        CardDav(plain, settings=FAST).open()

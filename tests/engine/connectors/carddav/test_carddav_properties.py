@@ -70,6 +70,7 @@ class FolderAndBook(RuleBasedStateMachine):
     """A two-way connection with Sync Deletions between a folder and a book, driven at random."""
 
     server: DavServer
+    fragment = ""  # how the book keeps tags: "" (its categories) or "#groups"
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,7 +87,7 @@ class FolderAndBook(RuleBasedStateMachine):
 
     @initialize()
     def connect(self) -> None:
-        location = self.proxy.rebase(self.book_url)
+        location = self.proxy.rebase(self.book_url) + self.fragment
         code, text = self.cli(
             "connect", "c", "--a", f"vcard:{self.folder}", "--b", f"carddav:{location}",
             "--sync-deletions",
@@ -101,7 +102,10 @@ class FolderAndBook(RuleBasedStateMachine):
 
     def cards(self, side: str) -> dict[str, Record]:
         """Every contact of a side as a fresh run would read it, by UID."""
-        connector = VCardDir(str(self.folder)) if side == "folder" else CardDav(self.book_url)
+        if side == "folder":
+            connector: VCardDir | CardDav = VCardDir(str(self.folder))
+        else:
+            connector = CardDav(self.book_url + self.fragment)
         connector.open()
         return {r.create_key or r.id: r for r in connector.changes(None).records}
 
@@ -229,6 +233,17 @@ FolderAndBook.TestCase.settings = settings(
 )
 
 
-def test_random_edits_on_both_sides_keep_the_promises(server: DavServer) -> None:
-    FolderAndBook.server = server
-    FolderAndBook.TestCase("runTest").runTest()
+class FolderAndGroups(FolderAndBook):
+    """The same with the book's tags kept as Apple's group cards (another app still writes
+    CATEGORIES, which count as tags too)."""
+
+    fragment = "#groups"
+
+
+FolderAndGroups.TestCase.settings = FolderAndBook.TestCase.settings
+
+
+@pytest.mark.parametrize("machine", [FolderAndBook, FolderAndGroups], ids=["categories", "groups"])
+def test_random_edits_on_both_sides_keep_the_promises(server: DavServer, machine) -> None:
+    machine.server = server
+    machine.TestCase("runTest").runTest()

@@ -230,9 +230,11 @@ class SyncRun:
         self.rule_key = {rule: f"{rule.side}:{rule.key}" for rule in self.rules}
         self.rule_fields = {c.field for rule in self.rules for c in rule.conditions if c.field}
         self.views: dict[str, SideView] = {}
+        # What each side's connector returned last time, with the settings it was made under.
+        self.saved_state = {side: store.side_state(self.cid, side) for side in SIDES}
         for side in SIDES:
             connector = connectors[side]
-            connector.open()
+            connector.open(self.saved_state[side][0])
             schema = connector.schema()
             view = SideView(side, connector, schema, f"{connector.app.name} ({connector.location})")
             view.email_field = (
@@ -307,7 +309,7 @@ class SyncRun:
         server, and one side's reading overlaps the other's listing)."""
         cursors: dict[str, Any] = {}
         for side in SIDES:
-            cursor, old_hash = self.store.side_state(self.cid, side)
+            cursor, old_hash = self.saved_state[side]
             cursors[side] = None if old_hash != self.hash else cursor
         self.progress("Reading " + " and ".join(self.views[s].app_name for s in SIDES))
         answers = _at_once(

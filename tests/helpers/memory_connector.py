@@ -107,7 +107,7 @@ class MemoryConnector:
     def account_key(self) -> str:
         return f"memory:{self._key}"
 
-    def open(self) -> None:
+    def open(self, cursor: Cursor | None = None) -> None:
         pass
 
     def schema(self) -> AppSchema:

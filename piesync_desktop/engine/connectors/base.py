@@ -54,8 +54,13 @@ class Connector(Protocol):
         """Identifies the account: two connections with the same key never sync at once."""
         ...
 
-    def open(self) -> None:
-        """Check the location can be used; raise ConnectorError with a clear message if not."""
+    def open(self, cursor: Cursor | None = None) -> None:
+        """Check the location can be used; raise ConnectorError with a clear message if not.
+
+        A run passes the cursor it saved last time: a connector whose first request of the
+        run (a delta since that cursor) proves the location anyway may leave its check to that
+        request, which then raises the same errors.
+        """
 
     def schema(self) -> AppSchema: ...
 

@@ -171,7 +171,7 @@ class VCardDir:
     def account_key(self) -> str:
         return "vcard:" + str(self.path.resolve())
 
-    def open(self) -> None:
+    def open(self, cursor: Cursor | None = None) -> None:
         path = self.path
         if not path.exists():
             raise ConnectorError(

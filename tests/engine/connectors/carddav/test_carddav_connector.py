@@ -22,9 +22,9 @@ SLOW_IS_ONE_SECOND = HttpSettings(connect_timeout=1.0, read_timeout=1.0, max_wai
 ANN = {"given_name": "Ann", "family_name": "Lee", "emails": (Item("work", "ann@example.org"),)}
 
 
-def opened(book: Book, **options: object) -> CardDav:
+def opened(book: Book, cursor: object = None, **options: object) -> CardDav:
     connector = book.connector(**options)  # type: ignore[arg-type]
-    connector.open()
+    connector.open(cursor)
     return connector
 
 
@@ -49,13 +49,26 @@ def test_a_book_is_listed_with_fields_versions_and_uids(book: Book) -> None:
     assert changes.total == 2 and changes.deleted == []
 
 
-def test_nothing_changed_costs_two_requests_and_reads_no_card(book: Book) -> None:
+def test_nothing_changed_costs_one_request_and_reads_no_card(book: Book) -> None:
     book.put("ann.vcf", card("Ann Lee", "ann@example.org"))
     first = opened(book)
     first.changes(None)
-    again = opened(book)
-    assert list(again.changes(first.cursor()).records) == []
-    assert again.requests == 2  # open, then the changes since the token
+    assert first.requests == 3  # the check, the changes, the cards
+    cursor = first.cursor()
+    again = opened(book, cursor)
+    assert list(again.changes(cursor).records) == []
+    assert again.requests == 1  # the changes since the token, which also show it is a book
+
+
+def test_a_book_deleted_since_the_last_run_says_so(book: Book) -> None:
+    first = opened(book)
+    first.changes(None)
+    cursor = first.cursor()
+    with book.server.client() as http:
+        assert http.delete(book.url).status_code in (200, 204)
+    again = opened(book, cursor)
+    with pytest.raises(ConnectorError, match="There is no address book at"):
+        again.changes(cursor)
 
 
 def test_changes_of_another_client_are_found_and_deletions_named(book: Book) -> None:
@@ -82,9 +95,9 @@ def test_our_own_writes_are_not_read_back(book: Book) -> None:
     [created] = connector.create([NewRecord("k-ann", dict(ANN), frozenset({"Friends"}))])
     assert created.error is None and created.id == "k-ann.vcf"
     assert created.record is not None and created.record.tags == {"Friends"}
-    again = opened(book)
+    again = opened(book, connector.cursor())
     assert list(again.changes(connector.cursor()).records) == []
-    assert again.requests == 2
+    assert again.requests == 1
 
 
 def test_an_unknown_sync_token_lists_everything_again(book: Book) -> None:

@@ -179,7 +179,7 @@ class FolderAndBook(RuleBasedStateMachine):
             for email, count in made.items():
                 assert not email or (count == 1 and not kept[email]), f"{email} made twice"
         self._pairs_agree(after)
-        self._never_created_again_where_deleted(after)
+        self._never_created_again_where_deleted(before, after)
         folder_files = self._folder_state()
         puts = self.proxy.count("PUT") + self.proxy.count("DELETE")
         code, text = self.cli("sync", "c", "--confirm")
@@ -199,13 +199,17 @@ class FolderAndBook(RuleBasedStateMachine):
         with Store(self.profile / "piesync.sqlite3") as store:
             return list(store.links(store.connection("c").id or 0).values())
 
-    def _never_created_again_where_deleted(self, after: dict[str, dict[str, Record]]) -> None:
+    def _never_created_again_where_deleted(
+        self, before: dict[str, dict[str, Record]], after: dict[str, dict[str, Record]]
+    ) -> None:
+        """No contact this sync made is the counterpart of one the person deleted there (a
+        contact the person adds back with the same email may pair with it: that is theirs)."""
         for side, orphans in self.orphans.items():
             here, there = SIDE_KEYS[side], SIDE_KEYS[OTHER[side]]
-            alive = {r.id for r in after[side].values()}
+            made = {r.id for uid, r in after[side].items() if uid not in before[side]}
             for link in self._links():
                 if link.id_on(there) in orphans:
-                    assert link.id_on(here) not in alive, f"made again in the {side}: {link}"
+                    assert link.id_on(here) not in made, f"made again in the {side}: {link}"
 
     def _pairs_agree(self, after: dict[str, dict[str, Record]]) -> None:
         folder = {r.id: r for r in after["folder"].values()}

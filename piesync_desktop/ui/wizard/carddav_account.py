@@ -37,6 +37,7 @@ from piesync_desktop.ui.wizard.common import explanation, problem_palette
 
 CHANNEL = "location"
 PROMPT = "Type the server's address, your user name and password, then find your address books."
+NEW_PASSWORD_HINT = "Only if the server no longer takes the saved one"
 TAG_STYLES: tuple[tuple[TagStyle, str, str], ...] = (
     (
         TagStyle.AUTO,
@@ -238,12 +239,16 @@ class CardDavAuthorization(AuthorizationWidget):
         self.changed.emit()
 
     def set_read_only(self, read_only: bool) -> None:
+        """Edit keeps the address book; only a new password can be given (and is checked), for
+        the day the server stops taking the saved one."""
         self._read_only = read_only
         for edit in (self.server_edit, self.user_edit):
             edit.setReadOnly(read_only)
         self.server_edit.setClearButtonEnabled(not read_only)
-        for widget in (self.password_edit, self.password_hint, self.find_button):
-            self.form.setRowVisible(widget, not read_only)
+        self.password_label.setText("New password:" if read_only else "Password:")
+        self.password_edit.setPlaceholderText(NEW_PASSWORD_HINT if read_only else "")
+        self.find_button.setText("Check and save it" if read_only else "Find address books")
+        self.find_button.setEnabled(not read_only)
         self.form.setRowVisible(self.status, not read_only or bool(self.status.text()))
         self.book_combo.setEnabled(not read_only and bool(self._books))
         self.tags_combo.setEnabled(not read_only)
@@ -302,6 +307,9 @@ class CardDavAuthorization(AuthorizationWidget):
         self._submit(Search(server, username, saved_key=key))
 
     def _on_text_changed(self, _text: str) -> None:
+        if self._read_only:  # only the password can change: the book stays as saved
+            self.find_button.setEnabled(bool(self.password_edit.text()))
+            return
         if not self._filling:
             self._forget()
 
@@ -315,14 +323,44 @@ class CardDavAuthorization(AuthorizationWidget):
         self._show_books()
         self._style_status(False)
         self.status.setText(PROMPT)
-        self.find_button.setEnabled(bool(self.server_edit.text().strip()))
+        if self._read_only:
+            self.find_button.setEnabled(bool(self.password_edit.text()))
+        else:
+            self.find_button.setEnabled(bool(self.server_edit.text().strip()))
         self.changed.emit()
 
     def _find(self) -> None:
+        if self._read_only:
+            self._check_new_password()
+            return
         server = self.server_edit.text().strip()
-        if self._read_only or not server:
+        if not server:
             return
         self._submit(Search(server, self.user_edit.text().strip(), self.password_edit.text()))
+
+    def _check_new_password(self) -> None:
+        """Edit: the saved book, read with the password typed, which is kept if it works."""
+        book = self.chosen_book()
+        if book is None or not self.password_edit.text():
+            return
+        search = Search(book.url, self._username, self.password_edit.text())
+        self._search = search
+        self._style_status(False)
+        self.status.setText("Checking the new password…")
+        self.form.setRowVisible(self.status, True)
+        self.context.runner.submit(
+            CHANNEL,
+            lambda ctx: find_address_books(search, ctx),
+            self._on_password_checked,
+            lambda problem: self._on_failed(search, problem),
+        )
+
+    def _on_password_checked(self, found: Found) -> None:
+        if found.search is not self._search:
+            return
+        self._search = None
+        self.password_edit.clear()
+        self.status.setText("The new password works; it is saved in your keyring.")
 
     def _submit(self, search: Search) -> None:
         self._search = search
@@ -357,6 +395,10 @@ class CardDavAuthorization(AuthorizationWidget):
         if search is not self._search:
             return
         self._search = None
+        if self._read_only:  # the saved book stays chosen; only the password was refused
+            self.status.setText(problem.message)
+            self._style_status(True)
+            return
         self._show_problem(problem.message)
         if search.saved_key:
             self.password_edit.setFocus()

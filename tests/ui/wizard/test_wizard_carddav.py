@@ -193,7 +193,7 @@ def test_the_answer_for_a_server_typed_before_is_ignored(
     assert widget.isComplete()  # a single book is chosen at once
 
 
-def test_edit_shows_the_saved_book_read_only_without_the_password(
+def test_edit_shows_the_saved_book_read_only_and_takes_only_a_new_password(
     qtbot, open_wizard, radicale, books, store_path, tmp_path, memory_keyring
 ):
     folder = tmp_path / "folder"
@@ -213,13 +213,34 @@ def test_edit_shows_the_saved_book_read_only_without_the_password(
     assert widget.user_edit.text() == USER
     assert widget.server_edit.isReadOnly() and widget.user_edit.isReadOnly()
     assert widget.password_edit.text() == ""
-    assert not widget.password_edit.isVisibleTo(widget)
-    assert not widget.find_button.isVisibleTo(widget)
+    assert widget.password_label.text() == "New password:"
+    assert not widget.find_button.isEnabled()  # nothing typed: nothing to check
     assert not widget.used_combo.isVisibleTo(widget)  # the account is its own, nothing to offer
     assert widget.book_combo.currentText() == "work" and not widget.book_combo.isEnabled()
     assert widget.book_url.text() == books["Work"]
     assert widget.tags_combo.currentText() == "Groups" and not widget.tags_combo.isEnabled()
     driver.shot("edit-carddav")
+
+    key = CardDavLocation(books["Work"], USER).account_key
+    qtbot.keyClicks(widget.password_edit, "not it")
+    qtbot.mouseClick(widget.find_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "refused" in widget.status.text(), timeout=WAIT_MS)
+    assert memory_keyring.secrets[(f"{secrets.SERVICE}:{key}", PASSWORD)] == SECRET  # kept
+    assert widget.spec() == spec and widget.isComplete()  # the book is still the saved one
+
+    # The person changed the password on the server; Edit takes the new one.
+    radicale_password_changes(radicale, "a newer secret")
+    widget.password_edit.clear()
+    qtbot.keyClicks(widget.password_edit, "a newer secret")
+    qtbot.keyClick(widget.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "works" in widget.status.text(), timeout=WAIT_MS)
+    assert memory_keyring.secrets[(f"{secrets.SERVICE}:{key}", PASSWORD)] == "a newer secret"
+    assert widget.password_edit.text() == "" and widget.spec() == spec
+
+
+def radicale_password_changes(server: DavServer, password: str) -> None:
+    """What the person does in their provider's settings (Radicale reads htpasswd per request)."""
+    (server.storage.parent / "htpasswd").write_text(f"{USER}:{password}\n")
 
 
 def test_an_account_already_connected_is_searched_with_its_saved_password(

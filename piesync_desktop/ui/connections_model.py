@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
@@ -54,8 +55,13 @@ class AppLabel:
 
     @property
     def short_location(self) -> str:
-        """A folder's own name rather than its whole path (the tooltip has the whole)."""
-        if "/" in self.location and not self.location.startswith(("http:", "https:")):
+        """A folder's own name rather than its whole path, an address book's name and host
+        rather than its URL (the tooltip has the whole)."""
+        if self.location.startswith(("http:", "https:")):
+            parts = urlsplit(self.location)
+            name = unquote(parts.path.rstrip("/").rpartition("/")[2])
+            return f"{name} on {parts.hostname}" if name else (parts.hostname or self.location)
+        if "/" in self.location:
             return Path(self.location).name or self.location
         return self.location
 

@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QStackedWidget,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QToolBar,
     QVBoxLayout,
@@ -40,6 +42,14 @@ from piesync_desktop.ui.wizard import ConnectionWizard
 from piesync_desktop.ui.workers import RunResult
 
 WINDOW_TITLE = "PieSync Desktop"
+
+
+class ElideRightDelegate(QStyledItemDelegate):
+    """Shows a cell's text cut at its end, whatever the table's elide mode."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideRight
 
 
 class MainWindow(QMainWindow):
@@ -89,7 +99,9 @@ class MainWindow(QMainWindow):
         table.setAlternatingRowColors(True)
         table.setShowGrid(False)
         table.setWordWrap(False)
-        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # paths keep both ends
+        # A status starts with what to do ("Sign in again: ..."): keep its start.
+        table.setItemDelegateForColumn(Column.STATUS, ElideRightDelegate(table))
         table.verticalHeader().hide()
         table.verticalHeader().setDefaultSectionSize(34)
         header = table.horizontalHeader()

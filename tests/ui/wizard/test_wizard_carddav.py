@@ -141,8 +141,8 @@ def test_a_wrong_password_is_the_servers_refusal_in_a_sentence(
     sign_in(qtbot, widget, radicale.base_url, password="not it")
     qtbot.waitUntil(lambda: widget.status.text() != "Searching…", timeout=WAIT_MS)
     assert widget.status.text() == (
-        "127.0.0.1 refused the user name or password of alice. Enter the password again "
-        "(iCloud and Fastmail want an app password, not your main one)."
+        "127.0.0.1 refused the user name or password of alice. Check them; iCloud and "
+        "Fastmail want an app password, not your main one."
     )
     assert in_problem_colour(widget)
     assert not widget.isComplete() and widget.book_combo.count() == 0

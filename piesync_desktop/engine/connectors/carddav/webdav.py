@@ -217,8 +217,14 @@ class DavClient:
                     "https://USER@HOST/PATH/ and give the password."
                 )
             raise AuthExpired(
-                f"{host} refused the user name or password of {self.username}. Enter the "
-                "password again (iCloud and Fastmail want an app password, not your main one)."
+                f"{host} refused the user name or password of {self.username}. "
+                + (
+                    "Check them"
+                    if self.settings.setup
+                    else "Give the password again (Edit the connection, or connect again from "
+                    "the command line)"
+                )
+                + "; iCloud and Fastmail want an app password, not your main one."
             )
         if response.status_code >= 500:
             raise TransientError(

@@ -97,6 +97,7 @@ ConnectorFactory = Callable[[str], Connector]
 BUILTIN_APPS: dict[str, tuple[str, str]] = {
     "vcard": ("piesync_desktop.engine.connectors.vcard_dir", "VCardDir"),
     "carddav": ("piesync_desktop.engine.connectors.carddav.connector", "CardDav"),
+    "google": ("piesync_desktop.engine.connectors.google.connector", "GoogleContacts"),
 }
 
 

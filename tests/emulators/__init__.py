@@ -1,0 +1,1 @@
+"""Emulators of cloud APIs, served on loopback for the connectors' tests."""

@@ -131,6 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     remove = commands.add_parser("remove", help="forget a connection (never touches contacts)")
     remove.add_argument("name")
+
+    signin = commands.add_parser("signin", help="sign in to an app's account (google)")
+    signin.add_argument("app", choices=["google"])
+    signin.add_argument(
+        "--no-browser", action="store_true", help="only print the address to open elsewhere"
+    )
+
+    signout = commands.add_parser("signout", help="sign out of an account and forget its token")
+    signout.add_argument("app", choices=["google"])
+    signout.add_argument("account", metavar="EMAIL")
+
+    accounts = commands.add_parser("accounts", help="list the accounts signed in or connected")
+    accounts.add_argument("--json", action="store_true")
     return parser
 
 
@@ -164,6 +177,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 def _connect(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
     from piesync_desktop.engine import connection_setup  # a sync, run most, needs none of it
 
+    args.a, args.b = _with_google_account(args.a, store), _with_google_account(args.b, store)
     with _trial_passwords([args.a, args.b]):
         a, b = connection_setup.validate_new_connection(args.a, args.b)
     mappings, rules = connection_setup.default_setup(a, b)
@@ -486,7 +500,81 @@ def _remove(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) 
     return EXIT_OK
 
 
+def _signin(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    import webbrowser
+
+    from piesync_desktop.engine.connectors.google import oauth
+
+    settings = oauth.GoogleSettings.from_env()
+    with oauth.LoopbackSignIn(settings) as flow:
+        print(f"Open this address in a browser to sign in to Google:\n\n  {flow.url}\n", file=out)
+        if not args.no_browser:
+            webbrowser.open(flow.url)
+        print("Waiting for Google (Ctrl+C to stop)...", file=out)
+        out.flush()
+        tokens = flow.wait()
+    oauth.save_sign_in(tokens)
+    store.ensure_account("google", oauth.account_key(tokens.account), tokens.account)
+    print(f"Signed in as {tokens.account}. Connect it as google:@{tokens.account}", file=out)
+    return EXIT_OK
+
+
+def _signout(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    from piesync_desktop.engine.connectors.google import oauth
+
+    result = oauth.sign_out(args.account, oauth.GoogleSettings.from_env())
+    print(result.message, file=out)
+    return EXIT_OK
+
+
+def _accounts(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    from piesync_desktop.engine.connection_setup import connected_accounts
+
+    found = connected_accounts(store)
+    if args.json:
+        return _print_json(
+            [
+                {
+                    "app": a.app,
+                    "account": a.label,
+                    "connections": sorted({u.connection for u in a.used_by}),
+                }
+                for a in found
+            ],
+            out,
+        )
+    if not found:
+        print("No accounts yet. Sign in with: piesync-desktop signin google", file=out)
+    for account in found:
+        used = sorted({u.connection for u in account.used_by})
+        where = f" (in {', '.join(used)})" if used else ""
+        print(f"{account.app}: {account.label}{where}", file=out)
+    return EXIT_OK
+
+
+def _with_google_account(spec: str, store: Store) -> str:
+    """``google:`` or ``google:GROUP`` with the one signed-in Google account filled in."""
+    app, _, location = spec.partition(":")
+    if app != "google" or "@" in location:
+        return spec
+    from piesync_desktop.engine.connection_setup import connected_accounts
+
+    prefix = "google:"
+    emails = sorted(a.key[len(prefix) :] for a in connected_accounts(store) if a.app == "google")
+    if not emails:
+        raise UsageError("no Google account is signed in: run piesync-desktop signin google")
+    if len(emails) > 1:
+        raise UsageError(
+            f"several Google accounts are signed in; write {spec}@EMAIL with one of: "
+            + ", ".join(emails)
+        )
+    return f"{spec}@{emails[0]}"
+
+
 _HANDLERS = {
+    "signin": _signin,
+    "signout": _signout,
+    "accounts": _accounts,
     "connect": _connect,
     "sync": _sync,
     "health": _health,

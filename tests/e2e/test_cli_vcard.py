@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import subprocess
 import sys
@@ -11,8 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from piesync_desktop.cli import main
+from helpers.cli import Cli
 
 CARD = (
     "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nN:{family};{given};;;\r\n"
@@ -57,23 +54,6 @@ def touch_later(path: Path) -> None:
     """Make an edit visible even within the same mtime tick."""
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-
-
-class Cli:
-    """Runs the CLI in-process on one profile."""
-
-    def __init__(self, profile: Path) -> None:
-        self.profile = profile
-
-    def __call__(self, *args: str) -> tuple[int, str]:
-        out = io.StringIO()
-        code = main(["--profile", str(self.profile), *args], out)
-        return code, out.getvalue()
-
-    def json(self, *args: str) -> object:
-        code, text = self(*args, "--json")
-        assert code == 0, text
-        return json.loads(text)
 
 
 @pytest.fixture

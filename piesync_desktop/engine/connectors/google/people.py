@@ -10,37 +10,20 @@ side (``updatePersonFields``), so an update merges the fields it names into what
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
-from piesync_desktop.engine.model import (
-    Address,
-    AppSchema,
-    FieldSpec,
-    FieldType,
-    Item,
-    Value,
-)
+from piesync_desktop.engine.connectors.vcard_codec import VCARD_SCHEMA
+from piesync_desktop.engine.model import Address, AppSchema, FieldSpec, Item, Value
 
 CUSTOM_PREFIX = "custom:"
 CREATE_KEY = "piesync-create-key"  # clientData key: finds a create a crash left unlinked
 
-BASE_FIELDS = (
-    FieldSpec("full_name", "Display name", read_only=True),
-    FieldSpec("given_name", "First name"),
-    FieldSpec("family_name", "Last name"),
-    FieldSpec("middle_name", "Middle name"),
-    FieldSpec("name_prefix", "Name prefix"),
-    FieldSpec("name_suffix", "Name suffix"),
-    FieldSpec("nickname", "Nickname"),
-    FieldSpec("emails", "Email", FieldType.EMAIL, multi=True),
-    FieldSpec("phones", "Phone", FieldType.PHONE, multi=True),
-    FieldSpec("addresses", "Address", FieldType.ADDRESS, multi=True),
-    FieldSpec("company", "Company"),
-    FieldSpec("department", "Department"),
-    FieldSpec("title", "Job title"),
-    FieldSpec("birthday", "Birthday", FieldType.DATE),
-    FieldSpec("notes", "Notes"),
-    FieldSpec("urls", "Website", FieldType.URL, multi=True),
+# The vCard folder's fields, so the default mapping between the two is field for field; Google
+# works out the display name itself from the name's parts.
+BASE_FIELDS = tuple(
+    replace(spec, label="Display name", read_only=True) if spec.key == "full_name" else spec
+    for spec in VCARD_SCHEMA.fields.values()
 )
 
 # Person fields read on every listing, and the People API field each schema key lives in.

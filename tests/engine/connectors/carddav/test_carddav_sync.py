@@ -4,7 +4,6 @@ survive, and a server that fails in the middle of a run (nothing lost, no duplic
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
@@ -13,23 +12,11 @@ from pathlib import Path
 
 import pytest
 from helpers.carddav_book import Book, card
+from helpers.cli import Cli
 from helpers.dav_servers import DavServer
 from helpers.fault_proxy import FaultProxy
 
-from piesync_desktop.cli import main
 from piesync_desktop.engine.connectors.vcard_codec import parse_card
-
-
-class Cli:
-    """The CLI in-process on one profile."""
-
-    def __init__(self, profile: Path) -> None:
-        self.profile = profile
-
-    def __call__(self, *args: str) -> tuple[int, str]:
-        out = io.StringIO()
-        code = main(["--profile", str(self.profile), *args], out)
-        return code, out.getvalue()
 
 
 @pytest.fixture

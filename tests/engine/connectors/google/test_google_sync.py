@@ -5,7 +5,6 @@ through the CLI as a person scripts it: sign-in, first sync, edits each way, gro
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import uuid
@@ -14,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.cli import Cli
 from helpers.google_account import GoogleAccount
 
-from piesync_desktop.cli import main
 from piesync_desktop.engine.connection_setup import (
     SideChoice,
     build_settings,
@@ -29,21 +28,6 @@ from piesync_desktop.engine.connectors.vcard_codec import parse_card
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.store import Store
 from piesync_desktop.engine.sync import run_sync
-
-
-class Cli:
-    def __init__(self, profile: Path) -> None:
-        self.profile = profile
-
-    def __call__(self, *args: str) -> tuple[int, str]:
-        out = io.StringIO()
-        code = main(["--profile", str(self.profile), *args], out)
-        return code, out.getvalue()
-
-    def health(self) -> dict:
-        code, text = self("health", "c", "--json")
-        assert code == 0, text
-        return json.loads(text)
 
 
 @pytest.fixture
@@ -144,7 +128,7 @@ def test_first_sync_both_ways_then_edits_each_way(
     assert code == 0, text
     assert folder_emails(folder) == ["ann@example.org", "bob@example.org"]
     assert len(account.api.persons()) == 2  # Ann was paired, not made again
-    assert cli.health()["in_sync"] == 4
+    assert cli.json("health", "c")["in_sync"] == 4
     # An edit each way.
     ann.write_text(ann.read_text().replace("TITLE:CTO", "TITLE:CEO"), newline="")
     account.api.edit_person(bob, {"biographies": [{"value": "Builds things"}]})
@@ -193,14 +177,14 @@ def test_an_etag_race_is_merged_by_the_next_run(
     )
     code, text = cli("sync", "c")
     assert code == 0, text
-    assert cli.health()["failing"] == 1
+    assert cli.json("health", "c")["failing"] == 1
     code, text = cli("sync", "c")
     assert code == 0, text
     merged = account.api.person(google_ann["resourceName"]) or {}
     assert merged["organizations"][0]["title"] == "Ours"
     assert merged["biographies"][0]["value"] == "theirs"
     assert parse_card(ann.read_text()).fields["notes"] == "theirs"
-    assert cli.health()["failing"] == 0
+    assert cli.json("health", "c")["failing"] == 0
 
 
 @pytest.mark.parametrize(
@@ -255,7 +239,7 @@ def test_a_run_broken_off_by_google_loses_nothing_and_duplicates_nothing(
     expected = sorted(f"p{n:02}@example.org" for n in range(len(list(folder.glob("*.vcf")))))
     assert google_emails(account) == expected  # each once: nothing lost, nothing twice
     assert folder_emails(folder) == expected
-    assert cli.health()["failing"] == 0
+    assert cli.json("health", "c")["failing"] == 0
 
 
 def test_a_custom_mapping_fills_a_google_custom_field(

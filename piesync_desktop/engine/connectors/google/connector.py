@@ -223,18 +223,34 @@ class GoogleContacts:
                     {"contactGroupMembership": {"contactGroupResourceName": group}}
                     for group in [MY_CONTACTS, *groups[new.create_key]]
                 ]
-                contacts.append({"contactPerson": person})
+                contacts.append((new.create_key, {"contactPerson": person}))
+            results += self._send_creates(contacts)
+        return results
+
+    def _send_creates(self, contacts: Sequence[tuple[str, dict[str, Any]]]) -> list[WriteResult]:
+        """One batchCreateContacts; a batch Google refuses whole (one contact it will not take
+        fails them all) is sent again a contact at a time, so only that one fails, with
+        Google's own words."""
+        try:
             answer = self._call(
                 "POST",
                 "v1/people:batchCreateContacts",
-                body={"contacts": contacts, "readMask": people.PERSON_FIELDS},
+                body={"contacts": [c for _, c in contacts], "readMask": people.PERSON_FIELDS},
                 what="saving new contacts",
             )
-            created = answer.get("createdPeople", [])
-            for new, outcome in zip(todo, created, strict=False):
-                results.append(self._created(new.create_key, outcome))
-            for new in todo[len(created) :]:
-                results.append(WriteResult(key=new.create_key, error="Google did not answer"))
+        except GoogleApiError as exc:
+            if exc.status != 400:
+                raise
+            if len(contacts) == 1:
+                return [WriteResult(key=contacts[0][0], error=exc.message)]
+            return [result for one in contacts for result in self._send_creates([one])]
+        created = answer.get("createdPeople", [])
+        pairs = zip(contacts, created, strict=False)
+        results = [self._created(key, outcome) for (key, _), outcome in pairs]
+        results += [
+            WriteResult(key=key, error="Google did not answer")
+            for key, _ in contacts[len(created) :]
+        ]
         return results
 
     def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]:

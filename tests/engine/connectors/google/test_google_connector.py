@@ -272,3 +272,17 @@ def test_get_says_which_are_gone(account: GoogleAccount) -> None:
     account.api.delete_person(bob)
     found, gone = connector.get([ann, bob])
     assert isinstance(found, Record) and isinstance(gone, ReadFailure) and gone.gone
+
+
+def test_a_contact_google_refuses_fails_alone_with_googles_words(account: GoogleAccount) -> None:
+    connector = opened(account)
+    connector.changes(None)
+    news = [
+        NewRecord("ok1", {**ANN, "emails": (Item("work", "one@example.org"),)}),
+        NewRecord("bad", {**ANN, "birthday": "1990-13-05"}),  # no such month
+        NewRecord("ok2", {**ANN, "emails": (Item("work", "two@example.org"),)}),
+    ]
+    results = {r.key: r for r in connector.create(news)}
+    assert results["ok1"].id and results["ok2"].id
+    assert results["bad"].id is None and results["bad"].error
+    assert len(account.api.persons()) == 2

@@ -221,7 +221,7 @@ class AppPage(WizardPage):
         self._chosen = app
         widget = self._authorization_for(app)
         self.stack.setCurrentWidget(widget)
-        self.where.setTitle(f"Where are your {app.name} contacts?")
+        self.where.setTitle(f"{app.name}: where are the contacts?")
         self._on_changed()
 
     def _on_changed(self) -> None:

@@ -74,9 +74,16 @@ def _carddav(context: AuthorizationContext, parent: QWidget | None) -> Authoriza
     return CardDavAuthorization(context, parent)
 
 
+def _google(context: AuthorizationContext, parent: QWidget | None) -> AuthorizationWidget:
+    from piesync_desktop.ui.wizard.google_account import GoogleAuthorization
+
+    return GoogleAuthorization(context, parent)
+
+
 AUTHORIZATIONS: dict[str, AuthorizationFactory] = {
     "vcard": _vcard,
     "carddav": _carddav,
+    "google": _google,
 }
 
 

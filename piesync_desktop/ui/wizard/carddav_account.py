@@ -33,7 +33,7 @@ from piesync_desktop.engine.errors import AuthExpired, ConfigError
 from piesync_desktop.ui.tasks import TaskError
 from piesync_desktop.ui.wizard.authorization import AuthorizationContext, AuthorizationWidget
 from piesync_desktop.ui.wizard.background import JobContext
-from piesync_desktop.ui.wizard.common import explanation, problem_palette
+from piesync_desktop.ui.wizard.common import FormLayout, explanation, problem_palette
 
 CHANNEL = "location"
 PROMPT = "Type the server's address, your user name and password, then find your address books."
@@ -126,7 +126,7 @@ class CardDavAuthorization(AuthorizationWidget):
         self._read_only = False
         self._filling = False  # fields set by the widget itself, not typed
 
-        self.form = form = QFormLayout(self)
+        self.form = form = FormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow(

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QVBoxLayout, QWidget, QWizardPage
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
+)
 
 from piesync_desktop.ui.tasks import TaskError
 
@@ -92,3 +100,22 @@ class WizardPage(QWizardPage):
 
     def clear_problem(self) -> None:
         self.problem.hide()
+
+
+class FormLayout(QFormLayout):
+    """A QFormLayout whose wrapped sentences keep their height when their text changes.
+
+    QFormLayout keeps one table of row heights for two cached widths (its size hint's and the
+    last one asked): asking the size hint's width after the real one, as the wizard's layouts
+    do, leaves the table of the narrower width to lay the rows out at the real one, and a
+    sentence that grew a line is squeezed over the rows around it. Asking a width next to the
+    real one first makes it measure the rows again for the geometry it is given.
+    """
+
+    def setGeometry(self, rect: QRect) -> None:
+        if self.hasHeightForWidth():
+            probe = rect.width() + 1
+            if probe == self.sizeHint().width():
+                probe += 1
+            self.heightForWidth(probe)
+        super().setGeometry(rect)

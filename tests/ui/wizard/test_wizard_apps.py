@@ -76,7 +76,7 @@ def test_a_chosen_app_stays_chosen_while_a_search_hides_it(qtbot, bigger_catalog
     driver.choose_app("vCard folder")
     qtbot.keyClicks(page.search, "address")
     assert page.chosen_app().key == "vcard"
-    assert page.where.title() == "Where are your vCard folder contacts?"
+    assert page.where.title() == "vCard folder: where are the contacts?"
 
 
 def test_a_missing_folder_is_refused_with_the_connectors_sentence(qtbot, open_wizard, tmp_path):

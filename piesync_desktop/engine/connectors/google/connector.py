@@ -63,8 +63,11 @@ class GoogleLocation:
 
     @classmethod
     def parse(cls, location: str) -> GoogleLocation:
-        group, sep, account = location.partition("@")
-        if not sep or "@" not in account:
+        # The account is the last user@domain, so a group's name may hold an "@" of its own.
+        head, sep, domain = location.rpartition("@")
+        group, sep_user, user = head.rpartition("@")
+        account = f"{user}@{domain}"
+        if not sep or not sep_user or not user or not domain:
             raise ConfigError(
                 f"'google:{location}' does not say which account: write google:@you@gmail.com "
                 "for all contacts, or google:GROUP@you@gmail.com for one contact group."
@@ -154,6 +157,19 @@ class GoogleContacts:
 
     def schema(self) -> AppSchema:
         return people.schema(self._custom)
+
+    def group_names(self) -> list[str]:
+        """The account's contact groups (labels) by name, as Google lists them now."""
+        self._load_groups()
+        return sorted(self._groups.values(), key=str.casefold)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._source is not None:
+            self._source.close()
+            self._source = None
 
     def changes(self, cursor: Cursor | None) -> Changes:
         known = _known(cursor)

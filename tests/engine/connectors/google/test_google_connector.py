@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers.google_account import GoogleAccount
 
-from piesync_desktop.engine.connectors.google.connector import GoogleContacts
+from piesync_desktop.engine.connectors.google.connector import GoogleContacts, GoogleLocation
 from piesync_desktop.engine.errors import AuthExpired, ConfigError, ConnectorError, TransientError
 from piesync_desktop.engine.model import Address, Item, NewRecord, ReadFailure, Record, RecordUpdate
 
@@ -286,3 +286,9 @@ def test_a_contact_google_refuses_fails_alone_with_googles_words(account: Google
     assert results["ok1"].id and results["ok2"].id
     assert results["bad"].id is None and results["bad"].error
     assert len(account.api.persons()) == 2
+
+
+def test_a_group_name_may_hold_an_at_sign() -> None:
+    where = GoogleLocation.parse("Band @ home@ada@example.com")
+    assert (where.group, where.account) == ("Band @ home", "ada@example.com")
+    assert GoogleLocation.parse("@Ada@Example.com") == GoogleLocation("", "ada@example.com")

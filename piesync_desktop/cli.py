@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from piesync_desktop import paths
+from piesync_desktop.engine.app_settings import apply_saved_settings
 from piesync_desktop.engine.connection import ConnectionSettings, Direction, Side
 from piesync_desktop.engine.connectors.base import open_connector
 from piesync_desktop.engine.errors import ConfigError, SyncError
@@ -156,6 +157,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return EXIT_OK
         profile = paths.profile_dir(args.profile)
         with Store(paths.store_path(profile)) as store:
+            apply_saved_settings(store)  # the Settings dialog's values, where the env has none
             handler = _HANDLERS[args.command]
             return handler(args, store, profile, out)
     except UsageError as exc:

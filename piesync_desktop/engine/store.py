@@ -1,10 +1,11 @@
 """The one SQLite file of a profile: settings the person chose and state the engine keeps.
 
-It holds accounts (never secrets: those go to keyring through ``secrets.py``), connections with
-their mappings and rules, links with the last-synced value of every mapped slot, the per-side record
-index Health reads (with FTS5 search), the activity timeline, failures, run summaries and the
-journal of creates in flight. WAL mode, one ``sqlite3.Connection`` per thread, the schema version in
-``PRAGMA user_version``, each migration step in one ``BEGIN IMMEDIATE`` transaction, file mode 0600.
+It holds the program's settings (what the Settings dialog saves), accounts (never secrets: those
+go to keyring through ``secrets.py``), connections with their mappings and rules, links with the
+last-synced value of every mapped slot, the per-side record index Health reads (with FTS5 search),
+the activity timeline, failures, run summaries and the journal of creates in flight. WAL mode, one
+``sqlite3.Connection`` per thread, the schema version in ``PRAGMA user_version``, each migration
+step in one ``BEGIN IMMEDIATE`` transaction, file mode 0600.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX records_name
         ON records(connection_id, name COLLATE NOCASE, rid, side, state, link_id);
     """,
+    # 3 -> 4: the program's settings, as the Settings dialog saves them (the connectors'
+    # PIESYNC_* values; engine/app_settings.py). Never a secret: those are in the keyring.
+    """
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -398,6 +407,25 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    # -- program settings -----------------------------------------------------------------
+
+    def settings(self) -> dict[str, str]:
+        """The program's saved settings, name to value (``engine/app_settings.py`` knows them)."""
+        return dict(self.db.execute("SELECT name, value FROM settings ORDER BY name"))
+
+    def save_settings(self, values: Mapping[str, str]) -> None:
+        """Save each of ``values`` (an empty value deletes its row); other names stay as saved."""
+        with self.transaction() as db:
+            for name, value in values.items():
+                if value:
+                    db.execute(
+                        """INSERT INTO settings (name, value) VALUES (?, ?)
+                           ON CONFLICT (name) DO UPDATE SET value = excluded.value""",
+                        (name, value),
+                    )
+                else:
+                    db.execute("DELETE FROM settings WHERE name = ?", (name,))
 
     # -- accounts and connections ---------------------------------------------------------
 

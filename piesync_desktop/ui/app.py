@@ -24,15 +24,17 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from piesync_desktop import paths
 from piesync_desktop.demo import build_demo
+from piesync_desktop.engine.app_settings import apply_saved_settings
 from piesync_desktop.engine.errors import SyncError
 from piesync_desktop.ui.icons import icon
 from piesync_desktop.ui.main_window import MainWindow
 from piesync_desktop.ui.scheduler import SyncScheduler
 from piesync_desktop.ui.sync_manager import SyncManager
-from piesync_desktop.ui.tasks import StoreTasks
+from piesync_desktop.ui.tasks import StoreTasks, TaskError
 from piesync_desktop.ui.tray import Tray
 
 APP_NAME = "PieSync Desktop"
+log = logging.getLogger(__name__)
 
 
 def gui_parser() -> argparse.ArgumentParser:
@@ -66,6 +68,9 @@ class Program:
         self.app = app
         self.profile = profile
         self.tasks = StoreTasks(paths.store_path(profile))
+        # Before anything else on the tasks thread, so the first syncs (started once the window
+        # has read its connections, on the same thread) see the Settings dialog's values.
+        self.tasks.submit(apply_saved_settings, on_error=self._settings_not_applied)
         self.manager = SyncManager(paths.store_path(profile), paths.locks_dir(profile))
         self.scheduler = SyncScheduler(self.manager)
         self.window = MainWindow(self.tasks, self.manager, self.scheduler)
@@ -73,6 +78,9 @@ class Program:
         self.server = QLocalServer()
         self.window.close_requested.connect(self._on_window_closed)
         app.aboutToQuit.connect(self.close)
+
+    def _settings_not_applied(self, problem: TaskError) -> None:
+        log.warning("the saved settings were not applied: %s", problem.message)
 
     def listen(self) -> None:
         name = instance_name(self.profile)

@@ -1,7 +1,7 @@
 """The main window: the connections, their state, and the actions a person takes on them.
 
 It decides nothing about contacts: it reads the store through :class:`StoreTasks`, starts syncs
-through the :class:`SyncScheduler`, and opens the wizard, Health and the Trash review.
+through the :class:`SyncScheduler`, and opens the wizard, Health, the Trash review and Settings.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from piesync_desktop.ui.connections_model import (
 from piesync_desktop.ui.health import HealthView
 from piesync_desktop.ui.icons import icon
 from piesync_desktop.ui.scheduler import Scheduled, SyncScheduler
+from piesync_desktop.ui.settings_dialog import SettingsDialog
 from piesync_desktop.ui.sync_manager import RunState, SyncManager
 from piesync_desktop.ui.tasks import StoreTasks, TaskError
 from piesync_desktop.ui.trash import TrashReview
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.keep_running_in_tray = False  # set by the application when a tray icon is shown
         self.health_views: dict[str, HealthView] = {}
         self.trash_review: TrashReview | None = None
+        self.settings_dialog: SettingsDialog | None = None
         self.setWindowTitle(WINDOW_TITLE)
         self.setWindowIcon(icon("piesync-desktop"))
         self.resize(1200, 640)
@@ -173,6 +175,9 @@ class MainWindow(QMainWindow):
         self.trash_action = self._action("Trash review", "action-trash", self.open_trash)
         self.remove_action.setShortcut(QKeySequence.StandardKey.Delete)
         self.quit_action = self._action("Quit", "", self.quit_requested, "Ctrl+Q")
+        self.settings_action = self._action("Settings…", "", self.open_settings)
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
 
         toolbar = QToolBar("Connections")
         toolbar.setObjectName("connections-toolbar")
@@ -201,6 +206,7 @@ class MainWindow(QMainWindow):
         for action in (self.new_action, self.sync_all_action, self.trash_action):
             menu.addAction(action)
         menu.addSeparator()
+        menu.addAction(self.settings_action)
         menu.addAction(self.quit_action)
         self._update_actions()
 
@@ -431,6 +437,29 @@ class MainWindow(QMainWindow):
     @Slot()
     def _trash_closed(self) -> None:
         self.trash_review = None
+
+    @Slot()
+    def open_settings(self) -> None:
+        """The Settings dialog (one at a time); saving applies it to the next syncs."""
+        if self.settings_dialog is not None:
+            self.settings_dialog.raise_()
+            self.settings_dialog.activateWindow()
+            return
+        dialog = SettingsDialog(self.tasks, parent=self)
+        self.settings_dialog = dialog
+        dialog.saved.connect(self._settings_saved)
+        dialog.finished.connect(self._settings_closed)
+        dialog.open()
+
+    @Slot(list)
+    def _settings_saved(self, _applied: list[str]) -> None:
+        self.statusBar().showMessage("Settings saved; the next syncs and sign-ins use them.", 8000)
+
+    @Slot(int)
+    def _settings_closed(self, _result: int) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.deleteLater()
+            self.settings_dialog = None
 
     @Slot(QPoint)
     def _context_menu(self, position: QPoint) -> None:

@@ -601,7 +601,7 @@ def test_a_second_version_store_is_migrated_and_searches_the_same(profile: Path)
     raw.close()
 
     with Store(path) as store:
-        assert store.version == SCHEMA_VERSION == 3
+        assert store.version == SCHEMA_VERSION
         fts = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'records_fts'")
         assert "prefix='1'" in fts.fetchone()[0]
         indexes = {row[1] for row in store.db.execute("PRAGMA index_list(records)")}
@@ -621,3 +621,68 @@ def test_a_second_version_store_is_migrated_and_searches_the_same(profile: Path)
         assert found(store, cid, "zoe") == set()
         store.db.execute("INSERT INTO records_fts(records_fts, rank) VALUES ('integrity-check', 1)")
     assert (profile / "piesync.v2.bak").exists()
+
+
+def test_a_third_version_store_is_migrated_with_its_data_and_empty_settings(
+    profile: Path,
+) -> None:
+    from piesync_desktop.engine.store import MIGRATIONS, _statements
+
+    path = profile / "piesync.sqlite3"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:3]:
+        for statement in _statements(script):
+            raw.execute(statement)
+    raw.execute("PRAGMA user_version = 3")
+    raw.execute(
+        """INSERT INTO connections (name, a_spec, b_spec, direction, winner, avoid_duplicates,
+           sync_deletions, sync_unsubscribes, interval_minutes, created_at)
+           VALUES ('old', 'vcard:/a', 'vcard:/b', 'b-to-a', 'b', 1, 1, 0, 30, 0)"""
+    )
+    raw.execute(
+        """INSERT INTO records (connection_id, side, rid, state, name, email, updated_at)
+           VALUES (1, 'b', 'b-1.vcf', 'in_sync', 'Anna Andersson', 'anna@acme.com', 0)"""
+    )
+    raw.execute(
+        """INSERT INTO links (connection_id, id, a_id, b_id, base, updated_at)
+           VALUES (1, 1, 'a-1.vcf', 'b-1.vcf', '{"field:title=title":"Dev"}', 0)"""
+    )
+    raw.close()
+    with Store(path) as store:
+        assert store.version == SCHEMA_VERSION
+        settings = store.connection("old")
+        assert (settings.direction, settings.winner) == (Direction.B_TO_A, Side.B)
+        assert settings.sync_deletions and settings.interval_minutes == 30
+        cid = settings.id or 0
+        assert store.index(cid, "b")["b-1.vcf"].name == "Anna Andersson"
+        assert found(store, cid, "ann") == {"b-1.vcf"}
+        assert store.links(cid)[1].decoded_base() == {"field:title=title": "Dev"}
+        assert store.settings() == {}
+        store.save_settings({"PIESYNC_HTTP_TIMEOUT": "90"})
+    with Store(path) as reopened:
+        assert reopened.settings() == {"PIESYNC_HTTP_TIMEOUT": "90"}
+    assert (profile / "piesync.v3.bak").exists()
+
+
+def test_settings_are_saved_replaced_and_deleted_by_an_empty_value(store: Store) -> None:
+    store.save_settings({"PIESYNC_HTTP_TIMEOUT": "90", "PIESYNC_CA_BUNDLE": "/etc/ca.pem"})
+    assert store.settings() == {"PIESYNC_CA_BUNDLE": "/etc/ca.pem", "PIESYNC_HTTP_TIMEOUT": "90"}
+    store.save_settings({"PIESYNC_HTTP_TIMEOUT": "120"})  # the others stay as they were
+    assert store.settings() == {"PIESYNC_CA_BUNDLE": "/etc/ca.pem", "PIESYNC_HTTP_TIMEOUT": "120"}
+    store.save_settings({"PIESYNC_CA_BUNDLE": "", "PIESYNC_GRAPH_URL": ""})
+    assert store.settings() == {"PIESYNC_HTTP_TIMEOUT": "120"}
+    assert store.db.execute("SELECT COUNT(*) FROM settings").fetchone()[0] == 1
+
+
+# The test that migrates a store of each older schema version (a version-0 file is a new store).
+MIGRATION_TESTS = {
+    1: test_a_first_version_store_is_migrated_with_its_connections,
+    2: test_a_second_version_store_is_migrated_and_searches_the_same,
+    3: test_a_third_version_store_is_migrated_with_its_data_and_empty_settings,
+}
+
+
+def test_every_migration_has_a_test_of_an_older_store() -> None:
+    assert set(MIGRATION_TESTS) == set(range(1, SCHEMA_VERSION)), (
+        "a new migration needs a test that opens a store of the version before it"
+    )

@@ -265,7 +265,9 @@ def test_more_candidates_than_a_page_are_read_as_the_list_scrolls(
         (demo_profile.folder_b / f"phone-{number}.vcf").unlink()
     sync(demo_profile)
     view = open_review(qtbot, tasks)
-    assert view.model.rowCount() == 2
+    # A page at a time (the table may ask for the next page itself while it has room).
+    assert view.model.rowCount() in (2, 4)
+    assert view.model.canFetchMore(view.model.index(-1, -1))
     while view.model.canFetchMore(view.model.index(-1, -1)):
         view.model.fetchMore(view.model.index(-1, -1))
         settle(qtbot, view)

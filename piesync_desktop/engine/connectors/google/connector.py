@@ -127,6 +127,8 @@ class GoogleContacts:
         self._custom: set[str] = set()
         self._token: str | None = None
         self._scope_group: str | None = None  # resource name of the connection's group
+        self._created_keys: dict[str, str] = {}  # create key -> resource name, of persons read
+        self._wrote = False  # this run changed the account: the sync token is behind it
 
     # ------------------------------------------------------------------ protocol
 
@@ -260,6 +262,7 @@ class GoogleContacts:
             if len(contacts) == 1:
                 return [WriteResult(key=contacts[0][0], error=exc.message)]
             return [result for one in contacts for result in self._send_creates([one])]
+        self._wrote = True
         created = answer.get("createdPeople", [])
         pairs = zip(contacts, created, strict=False)
         results = [self._created(key, outcome) for (key, _), outcome in pairs]
@@ -312,10 +315,13 @@ class GoogleContacts:
                     continue
             self._etags.pop(name, None)
             self._persons.pop(name, None)
+            self._wrote = True
             results.append(WriteResult(name, name))
         return results
 
     def cursor(self) -> Cursor:
+        if self._wrote and self._token:
+            self._catch_up()
         return {
             "v": CURSOR_VERSION,
             "token": self._token,
@@ -323,6 +329,26 @@ class GoogleContacts:
             "groups": dict(self._groups),
             "custom": sorted(self._custom),
         }
+
+    def _catch_up(self) -> None:
+        """Move the sync token past this run's own writes, so the next run is not handed them
+        back (ceil(writes / 1,000) requests here instead of there). Only when everything the
+        listing shows is ours: a change by someone else keeps the old token, and the next run
+        sees it."""
+        self._wrote = False
+        before = self._token
+        try:
+            for person in self._list(before):  # read page by page, never held whole
+                name = person.get("resourceName", "")
+                if (person.get("metadata") or {}).get("deleted"):
+                    ours = name not in self._etags
+                else:
+                    ours = self._etags.get(name) == person.get("etag") or not self._in_scope(person)
+                if not ours:
+                    self._token = before
+                    return
+        except (ConnectorError, _ExpiredSyncToken):
+            self._token = before
 
     # ------------------------------------------------------------------ HTTP
 
@@ -451,6 +477,9 @@ class GoogleContacts:
         self._persons[name] = person
         self._etags[name] = person.get("etag", "")
         self._custom |= people.custom_keys_of(person)
+        key = people.create_key_of(person)
+        if key:
+            self._created_keys[key] = name
 
     def _record(self, person: dict[str, Any]) -> Record:
         return Record(
@@ -508,12 +537,12 @@ class GoogleContacts:
 
     def _group_resources(self, names: Iterable[str]) -> list[str]:
         """The groups of these names, made where they do not exist yet."""
+        wanted = sorted(set(names))
+        if any(self._group_named(name) is None for name in wanted):
+            self._load_groups()  # another app may have made them since the cursor
         resources = []
-        for name in sorted(set(names)):
+        for name in wanted:
             resource = self._group_named(name)
-            if resource is None:
-                self._load_groups()  # another app may have made it since the cursor
-                resource = self._group_named(name)
             if resource is None:
                 answer = self._call(
                     "POST",
@@ -540,6 +569,7 @@ class GoogleContacts:
         return ""
 
     def _modify(self, group: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
+        self._wrote = True
         body: dict[str, Any] = {}
         if add:
             body["resourceNamesToAdd"] = list(add)
@@ -551,11 +581,10 @@ class GoogleContacts:
 
     def _already_created(self, keys: Sequence[str]) -> dict[str, WriteResult]:
         """Creates a crash left unlinked: persons that carry one of ``keys`` (read this run)."""
-        wanted = set(keys)
         found = {}
-        for person in self._persons.values():
-            key = people.create_key_of(person)
-            if key in wanted:
+        for key in keys:
+            person = self._persons.get(self._created_keys.get(key, ""))
+            if person is not None:
                 found[key] = WriteResult(key, person["resourceName"], record=self._record(person))
         return found
 
@@ -609,6 +638,7 @@ class GoogleContacts:
                 self._persons.pop(update.id, None)
                 return {update.id: _conflict(update.id)}
             return {update.id: WriteResult(update.id, update.id, exc.message)}
+        self._wrote = True
         results: dict[str, WriteResult] = {}
         for update, _current in chunk:
             outcome = (answer.get("updateResult") or {}).get(update.id) or {}

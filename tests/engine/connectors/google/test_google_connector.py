@@ -292,3 +292,31 @@ def test_a_group_name_may_hold_an_at_sign() -> None:
     where = GoogleLocation.parse("Band @ home@ada@example.com")
     assert (where.group, where.account) == ("Band @ home", "ada@example.com")
     assert GoogleLocation.parse("@Ada@Example.com") == GoogleLocation("", "ada@example.com")
+
+
+def test_the_next_run_is_not_handed_back_our_own_writes(account: GoogleAccount) -> None:
+    connector = opened(account)
+    connector.changes(None)
+    news = [
+        NewRecord(f"k{n}", {**ANN, "emails": (Item("work", f"p{n}@example.org"),)})
+        for n in range(1200)  # more than one page of the listing
+    ]
+    assert all(r.id for r in connector.create(news))
+    cursor = connector.cursor()  # pages through the run's own writes, here
+    account.api.clear_requests()
+    again = opened(account, cursor)
+    assert list(again.changes(cursor).records) == []
+    assert account.api.count() == 1
+
+
+def test_a_change_by_someone_else_during_the_run_still_reaches_the_next_run(
+    account: GoogleAccount,
+) -> None:
+    bob = account.api.add_person(person("Bob", "Stone", "bob@example.org"))
+    connector = opened(account)
+    connector.changes(None)
+    connector.create([NewRecord("k1", dict(ANN))])
+    account.api.edit_person(bob, {"biographies": [{"value": "edited meanwhile"}]})
+    cursor = connector.cursor()
+    again = opened(account, cursor)
+    assert [r.fields.get("notes") for r in again.changes(cursor).records] == ["edited meanwhile"]

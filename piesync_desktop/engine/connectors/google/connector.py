@@ -14,6 +14,7 @@ found by the next listing rather than made twice.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -28,13 +29,14 @@ from piesync_desktop.engine.connectors.http import (
     HttpSettings,
     host_of,
     make_client,
-    send_with_throttling,
+    retry_after,
     transport_error,
 )
 from piesync_desktop.engine.errors import (
     AuthExpired,
     ConfigError,
     ConnectorError,
+    Throttled,
     TransientError,
 )
 from piesync_desktop.engine.model import (
@@ -49,6 +51,8 @@ from piesync_desktop.engine.model import (
 )
 
 CURSOR_VERSION = 1
+BACKOFF_SECONDS = 1.0  # the first wait after a quota answer or a 5xx; doubled each time
+BACKOFF_TRIES = 4
 BATCH = 200  # Google's limit for batchCreateContacts, batchUpdateContacts and getBatchGet
 PAGE_SIZE = 1000
 MY_CONTACTS = "contactGroups/myContacts"
@@ -673,10 +677,29 @@ def _conflict(name: str) -> WriteResult:
 def _with_backoff(
     send: Callable[[], httpx.Response], settings: HttpSettings, host: str
 ) -> httpx.Response:
-    """Quota answers (429, RESOURCE_EXHAUSTED) waited out as Google asks; a 5xx tried once more."""
-    response = send_with_throttling(send, settings, host)
-    if response.status_code >= 500:
-        response = send_with_throttling(send, settings, host)
+    """Quota answers (429, RESOURCE_EXHAUSTED) and 5xx tried again with exponential backoff, as
+    Google asks (1, 2, 4 s, or the Retry-After Google gives); a quota answer that outlasts that
+    is :class:`Throttled`, a 5xx is the caller's to report."""
+    delay = BACKOFF_SECONDS
+    for attempt in range(BACKOFF_TRIES):
+        response = send()
+        status = response.status_code
+        if status != 429 and status < 500:
+            return response
+        wait = retry_after(response) if status in (429, 503) else None
+        if wait is None:
+            wait, delay = delay, delay * 2
+        if wait > settings.max_wait or attempt == BACKOFF_TRIES - 1:
+            break
+        time.sleep(wait)
+    if response.status_code == 429:
+        wait = retry_after(response)
+        raise Throttled(
+            f"{host} asked us to slow down (HTTP 429, quota)"
+            + (f" for {wait:.0f} seconds" if wait else "")
+            + "; the next run goes on where this one stopped.",
+            retry_after=wait,
+        )
     return response
 
 

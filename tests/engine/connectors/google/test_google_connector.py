@@ -320,3 +320,12 @@ def test_a_change_by_someone_else_during_the_run_still_reaches_the_next_run(
     cursor = connector.cursor()
     again = opened(account, cursor)
     assert [r.fields.get("notes") for r in again.changes(cursor).records] == ["edited meanwhile"]
+
+
+def test_quota_without_retry_after_is_backed_off_and_tried_again(account: GoogleAccount) -> None:
+    account.api.add_person(person("Ann", "Lee", "ann@example.org"))
+    connector = opened(account)
+    account.api.quota(times=2)  # no Retry-After, as Google often sends it
+    account.api.clear_requests()
+    assert len(list(connector.changes(None).records)) == 1
+    assert account.api.count("GET", "connections") == 3

@@ -11,7 +11,6 @@ from urllib.parse import urljoin
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
-    QFormLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -33,7 +32,7 @@ from piesync_desktop.engine.errors import AuthExpired, ConfigError
 from piesync_desktop.ui.tasks import TaskError
 from piesync_desktop.ui.wizard.authorization import AuthorizationContext, AuthorizationWidget
 from piesync_desktop.ui.wizard.background import JobContext
-from piesync_desktop.ui.wizard.common import FormLayout, explanation, problem_palette
+from piesync_desktop.ui.wizard.common import account_form, explanation, problem_palette
 
 CHANNEL = "location"
 PROMPT = "Type the server's address, your user name and password, then find your address books."
@@ -126,23 +125,12 @@ class CardDavAuthorization(AuthorizationWidget):
         self._read_only = False
         self._filling = False  # fields set by the widget itself, not typed
 
-        self.form = form = FormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow(
-            explanation(
-                "An address book on a CardDAV server: iCloud, Fastmail, Nextcloud, mailbox.org, "
-                "Radicale and most others. The password is kept in your system keyring.",
-                self,
-            )
+        self.form, self.used_label, self.used_combo = account_form(
+            self,
+            "An address book on a CardDAV server: iCloud, Fastmail, Nextcloud, mailbox.org, "
+            "Radicale and most others. The password is kept in your system keyring.",
         )
-        self.used_label = QLabel("Already connected:", self)
-        self.used_combo = QComboBox(self)
-        self.used_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.used_combo.setAccessibleName("Use an account already connected")
-        form.addRow(self.used_label, self.used_combo)
+        form = self.form
 
         self.server_edit = QLineEdit(self)
         self.server_edit.setPlaceholderText("https://dav.example.com or contacts.icloud.com")

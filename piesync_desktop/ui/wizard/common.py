@@ -11,6 +11,7 @@ import html
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
+    QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -119,3 +120,18 @@ class FormLayout(QFormLayout):
                 probe += 1
             self.heightForWidth(probe)
         super().setGeometry(rect)
+
+
+def account_form(widget: QWidget, intro: str) -> tuple[FormLayout, QLabel, QComboBox]:
+    """The head of an account's authorization form: what the app is, in a sentence, and the
+    accounts already connected (a combo the caller fills and shows when there are some)."""
+    form = FormLayout(widget)
+    form.setContentsMargins(0, 0, 0, 0)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    form.addRow(explanation(intro, widget))
+    used_label = QLabel("Already connected:", widget)
+    used_combo = QComboBox(widget)
+    used_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    used_combo.setAccessibleName("Use an account already connected")
+    form.addRow(used_label, used_combo)
+    return form, used_label, used_combo

@@ -18,7 +18,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QComboBox,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -47,7 +46,7 @@ from piesync_desktop.ui.icons import app_icon
 from piesync_desktop.ui.tasks import TaskError
 from piesync_desktop.ui.wizard.authorization import AuthorizationContext, AuthorizationWidget
 from piesync_desktop.ui.wizard.background import JobContext
-from piesync_desktop.ui.wizard.common import FormLayout, explanation, problem_palette
+from piesync_desktop.ui.wizard.common import account_form, explanation, problem_palette
 
 APP_KEY = "google"
 CHANNEL = "sign-in"
@@ -160,24 +159,13 @@ class GoogleAuthorization(AuthorizationWidget):
         self._url = ""
         self._read_only = False
 
-        self.form = form = FormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow(
-            explanation(
-                "The contacts of a Google account, or of one of its labels (contact groups). "
-                "You sign in in your browser; only the sign-in is kept, in your system keyring, "
-                "never your password.",
-                self,
-            )
+        self.form, self.used_label, self.used_combo = account_form(
+            self,
+            "The contacts of a Google account, or of one of its labels (contact groups). "
+            "You sign in in your browser; only the sign-in is kept, in your system keyring, "
+            "never your password.",
         )
-        self.used_label = QLabel("Already connected:", self)
-        self.used_combo = QComboBox(self)
-        self.used_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.used_combo.setAccessibleName("Use an account already connected")
-        form.addRow(self.used_label, self.used_combo)
+        form = self.form
 
         account_row = QWidget(self)
         row = QHBoxLayout(account_row)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.connections import save_connection
 from helpers.dav_servers import DavServer, free_port, start_radicale
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
@@ -18,11 +19,6 @@ from piesync_desktop import paths, secrets
 from piesync_desktop.engine.connection import Direction
 from piesync_desktop.engine.connection_setup import (
     ConnectedAccount,
-    SideChoice,
-    build_settings,
-    default_setup,
-    save_new_connection,
-    validate_new_connection,
 )
 from piesync_desktop.engine.connectors.base import open_connector
 from piesync_desktop.engine.connectors.carddav.location import PASSWORD, CardDavLocation
@@ -88,16 +84,6 @@ def book_items(widget: CardDavAuthorization) -> list[tuple[str, str]]:
 
 def in_problem_colour(widget: CardDavAuthorization) -> bool:
     return widget.status.palette().color(QPalette.ColorRole.WindowText) == PROBLEM_COLOUR
-
-
-def save_connection(store_path: Path, name: str, a_spec: str, b_spec: str) -> None:
-    """A connection saved the way the CLI's connect saves one (both sides opened for real)."""
-    a, b = validate_new_connection(a_spec, b_spec)
-    mappings, rules = default_setup(a, b)
-    left, right = SideChoice.of(a_spec, a), SideChoice.of(b_spec, b)
-    settings = build_settings(name, left, right, mappings=mappings, rules=rules)
-    with Store(store_path) as store:
-        save_new_connection(store, settings, left, right)
 
 
 def test_the_books_of_alice_are_found_off_the_gui_thread_and_the_chosen_one_is_the_spec(

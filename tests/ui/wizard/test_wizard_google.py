@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.connections import save_connection
 from helpers.dav_servers import free_port
 from helpers.google_account import EMAIL, GoogleAccount
 from PySide6.QtCore import QObject, Qt, QUrl, Slot
@@ -23,11 +24,6 @@ from piesync_desktop import paths, secrets
 from piesync_desktop.engine.connection import Direction
 from piesync_desktop.engine.connection_setup import (
     ConnectedAccount,
-    SideChoice,
-    build_settings,
-    default_setup,
-    save_new_connection,
-    validate_new_connection,
 )
 from piesync_desktop.engine.connectors.base import open_connector
 from piesync_desktop.engine.connectors.google.oauth import CLIENT_HELP, REFRESH_TOKEN
@@ -156,16 +152,6 @@ def squeezed(widget: GoogleAuthorization) -> list[str]:
 
 def in_problem_colour(widget: GoogleAuthorization) -> bool:
     return widget.status.palette().color(QPalette.ColorRole.WindowText) == PROBLEM_COLOUR
-
-
-def save_connection(store_path: Path, name: str, a_spec: str, b_spec: str) -> None:
-    """A connection saved the way the CLI's connect saves one (both sides opened for real)."""
-    a, b = validate_new_connection(a_spec, b_spec)
-    mappings, rules = default_setup(a, b)
-    left, right = SideChoice.of(a_spec, a), SideChoice.of(b_spec, b)
-    settings = build_settings(name, left, right, mappings=mappings, rules=rules)
-    with Store(store_path) as store:
-        save_new_connection(store, settings, left, right)
 
 
 def test_the_sign_in_runs_off_the_gui_thread_and_lists_the_labels_for_all_contacts(

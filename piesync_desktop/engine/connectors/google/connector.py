@@ -56,6 +56,12 @@ BACKOFF_TRIES = 4
 BATCH = 200  # Google's limit for batchCreateContacts, batchUpdateContacts and getBatchGet
 PAGE_SIZE = 1000
 MY_CONTACTS = "contactGroups/myContacts"
+SYSTEM_GROUPS = frozenset(
+    f"contactGroups/{name}"
+    for name in (
+        "myContacts", "starred", "friends", "family", "coworkers", "chatBuddies", "all", "blocked"
+    )
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +195,7 @@ class GoogleContacts:
             listed = list(self._list(None))
         if self.where.group:
             self._scope()
+        self._know_groups_of(listed)
         result = Changes()
         seen: set[str] = set()
         records = []
@@ -293,9 +300,15 @@ class GoogleContacts:
                 results[update.id] = _conflict(update.id)
                 continue
             sendable.append((update, current))
-        field_updates = [(u, c) for u, c in sendable if u.fields]
-        for chunk in batched(field_updates, BATCH):
-            results.update(self._send_updates(chunk))
+        # One updateMask a call: Google clears every masked field a contact's body leaves out,
+        # so contacts whose changes touch different fields go in different calls.
+        by_mask: dict[str, list[tuple[RecordUpdate, dict[str, Any]]]] = {}
+        for update, current in sendable:
+            if update.fields:
+                by_mask.setdefault(people.update_mask(update.fields), []).append((update, current))
+        for same_mask in by_mask.values():
+            for chunk in batched(same_mask, BATCH):
+                results.update(self._send_updates(chunk))
         tag_changes = [(u, c) for u, c in sendable if (u.add_tags or u.remove_tags)]
         for update, _current in tag_changes:
             if update.id in results and (results[update.id].error or results[update.id].conflict):
@@ -474,7 +487,26 @@ class GoogleContacts:
                 if person and not (person.get("metadata") or {}).get("deleted"):
                     self._enter(person)
                     found[person["resourceName"]] = person
+        self._know_groups_of(found.values())
         return found
+
+    def _know_groups_of(self, persons: Iterable[dict[str, Any]]) -> None:
+        """Read the labels again when a person belongs to one the cursor does not know (made
+        by another app since), so no tag is missed."""
+        unknown = {
+            group
+            for person in persons
+            for membership in person.get("memberships", ())
+            if (
+                group := (membership.get("contactGroupMembership") or {}).get(
+                    "contactGroupResourceName"
+                )
+            )
+            and group not in self._groups
+            and group not in SYSTEM_GROUPS
+        }
+        if unknown:
+            self._load_groups()
 
     def _enter(self, person: dict[str, Any]) -> None:
         name = person["resourceName"]
@@ -605,22 +637,20 @@ class GoogleContacts:
         self, chunk: Sequence[tuple[RecordUpdate, dict[str, Any]]]
     ) -> dict[str, WriteResult]:
         contacts: dict[str, Any] = {}
-        masks: set[str] = set()
+        mask = people.update_mask(chunk[0][0].fields)  # the same for the whole chunk
         for update, current in chunk:
             after = {**people.fields_of(current), **update.fields}
             keys = people.written_keys(update.fields)
-            person = people.person_fields(after, keys, current)
+            person = people.person_fields(after, keys, current, update.fields)
             person["etag"] = current.get("etag", "")
             contacts[update.id] = person
-            masks |= set(people.update_mask(update.fields).split(","))
-        masks.discard("")
         try:
             answer = self._call(
                 "POST",
                 "v1/people:batchUpdateContacts",
                 body={
                     "contacts": contacts,
-                    "updateMask": ",".join(sorted(masks)),
+                    "updateMask": mask,
                     "readMask": people.PERSON_FIELDS,
                 },
                 what="saving changed contacts",

@@ -10,7 +10,6 @@ side (``updatePersonFields``), so an update merges the fields it names into what
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from piesync_desktop.engine.connectors.vcard_codec import VCARD_SCHEMA
@@ -19,12 +18,11 @@ from piesync_desktop.engine.model import Address, AppSchema, FieldSpec, Item, Va
 CUSTOM_PREFIX = "custom:"
 CREATE_KEY = "piesync-create-key"  # clientData key: finds a create a crash left unlinked
 
-# The vCard folder's fields, so the default mapping between the two is field for field; Google
-# works out the display name itself from the name's parts.
-BASE_FIELDS = tuple(
-    replace(spec, label="Display name", read_only=True) if spec.key == "full_name" else spec
-    for spec in VCARD_SCHEMA.fields.values()
-)
+# The vCard folder's fields, so the default mapping between the two is field for field. The full
+# name is the name's ``unstructuredName`` (the free-form name as written), not Google's display
+# name, which Google formats for the viewer's locale: a name written family name first, or with
+# a comma before a suffix, comes back as it was written.
+BASE_FIELDS = tuple(VCARD_SCHEMA.fields.values())
 
 # Person fields read on every listing, and the People API field each schema key lives in.
 PERSON_FIELDS = (
@@ -32,6 +30,7 @@ PERSON_FIELDS = (
     "biographies,urls,userDefined,memberships,clientData,metadata"
 )
 FIELD_OF = {
+    "full_name": "names",
     "given_name": "names",
     "family_name": "names",
     "middle_name": "names",
@@ -106,8 +105,9 @@ def fields_of(person: Mapping[str, Any]) -> dict[str, Value]:
     """The schema's fields of a Person."""
     fields: dict[str, Value] = {}
     name = _first(person, "names")
-    if name.get("displayName"):
-        fields["full_name"] = str(name["displayName"]).strip()
+    full = name.get("unstructuredName") or name.get("displayName")
+    if full:
+        fields["full_name"] = str(full).strip()
     for key, api in NAME_KEYS.items():
         if name.get(api):
             fields[key] = str(name[api]).strip()
@@ -245,18 +245,32 @@ def _merged_list(
 
 
 def person_fields(
-    fields: Mapping[str, Value], keys: Iterable[str], current: Mapping[str, Any] | None = None
+    fields: Mapping[str, Value],
+    keys: Iterable[str],
+    current: Mapping[str, Any] | None = None,
+    changed: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """The People API fields that hold ``keys``, built from ``fields`` (the whole record as it
     must be after the write: a People field is replaced whole) on top of the ``current`` person,
-    whose parts we do not map are kept."""
+    whose parts we do not map are kept. ``changed`` are the keys the write really changes (all
+    of ``keys`` when not given): a full name that did not change is left for Google to write
+    from the name's parts."""
     current = current or {}
     wanted = set(keys)
+    changing = wanted if changed is None else set(changed)
     body: dict[str, Any] = {}
     api_fields = {FIELD_OF[k] for k in wanted if k in FIELD_OF}
     if "names" in api_fields:
         names = {api: _str(fields, key) for key, api in NAME_KEYS.items()}
-        body["names"] = _merged_first(current, "names", names)[:1]
+        merged = _merged_first(current, "names", names)[:1]
+        for entry in merged:
+            entry.pop("displayName", None)
+            entry.pop("displayNameLastFirst", None)
+            if "full_name" in changing:
+                entry["unstructuredName"] = _str(fields, "full_name")
+            else:  # the parts changed, the full name did not: Google writes it from them
+                entry.pop("unstructuredName", None)
+        body["names"] = [entry for entry in merged if any(v for k, v in entry.items())]
     if "nicknames" in api_fields:
         body["nicknames"] = _merged_first(current, "nicknames", {"value": _str(fields, "nickname")})
     if "emailAddresses" in api_fields:

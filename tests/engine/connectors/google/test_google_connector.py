@@ -329,3 +329,58 @@ def test_quota_without_retry_after_is_backed_off_and_tried_again(account: Google
     account.api.clear_requests()
     assert len(list(connector.changes(None).records)) == 1
     assert account.api.count("GET", "connections") == 3
+
+
+def test_a_full_name_comes_back_as_it_was_written(account: GoogleAccount) -> None:
+    connector = opened(account)
+    connector.changes(None)
+    fields = {"full_name": "陈芳", "given_name": "芳", "family_name": "陈"}
+    [created] = connector.create([NewRecord("k1", fields)])
+    [again] = opened(account).changes(None).records
+    assert again.fields["full_name"] == "陈芳"  # not Google's "given family" display name
+    [renamed] = connector.update([RecordUpdate(created.id or "", {"given_name": "芬"})])
+    assert renamed.error is None
+    name = (account.api.person(created.id or "") or {})["names"][0]
+    assert name["givenName"] == "芬" and "芳" not in name["unstructuredName"]
+
+
+def test_a_label_made_by_another_app_since_the_last_run_is_a_tag(account: GoogleAccount) -> None:
+    ann = account.api.add_person(person("Ann", "Lee", "ann@example.org"))
+    first = opened(account)
+    first.changes(None)
+    cursor = first.cursor()
+    team = account.api.add_group("Team")
+    account.api.edit_person(
+        ann,
+        {
+            "memberships": [
+                {
+                    "contactGroupMembership": {
+                        "contactGroupResourceName": "contactGroups/myContacts"
+                    }
+                },
+                {"contactGroupMembership": {"contactGroupResourceName": team}},
+            ]
+        },
+    )
+    [record] = opened(account, cursor).changes(cursor).records
+    assert record.tags == {"Team"}
+
+
+def test_updates_of_different_fields_never_clear_each_others(account: GoogleAccount) -> None:
+    ann = account.api.add_person(person("Ann", "Lee", "ann@example.org"))
+    bob = account.api.add_person(person("Bob", "Stone", "bob@example.org"))
+    connector = opened(account)
+    records = {r.id: r for r in connector.changes(None).records}
+    results = connector.update(
+        [
+            RecordUpdate(ann, {"given_name": "Anne"}, version=records[ann].version),
+            RecordUpdate(bob, {"title": "Builder"}, version=records[bob].version),
+        ]
+    )
+    assert all(r.error is None for r in results)
+    stored_ann, stored_bob = account.api.person(ann) or {}, account.api.person(bob) or {}
+    assert stored_ann["names"][0]["givenName"] == "Anne"
+    assert stored_ann["emailAddresses"][0]["value"] == "ann@example.org"
+    assert stored_bob["names"][0]["givenName"] == "Bob"  # Google clears a masked field left out
+    assert stored_bob["organizations"][0]["title"] == "Builder"

@@ -21,7 +21,11 @@ from PySide6.QtWidgets import (
 from piesync_desktop import secrets
 from piesync_desktop.engine.connection_setup import ConnectedAccount
 from piesync_desktop.engine.connectors.base import parse_spec
-from piesync_desktop.engine.connectors.carddav.discovery import AddressBook, discover
+from piesync_desktop.engine.connectors.carddav.discovery import (
+    AddressBook,
+    discover,
+    login_user,
+)
 from piesync_desktop.engine.connectors.carddav.location import (
     APP_KEY,
     PASSWORD,
@@ -78,11 +82,6 @@ class Found:
     books: tuple[AddressBook, ...]
 
 
-def account_user(server: str, username: str) -> str:
-    """The user a search reads as: the one typed, else the one written in the server address."""
-    return username.strip() or CardDavLocation.parse(f"{server.strip().rstrip('/')}/").username
-
-
 def server_of(url: str) -> str:
     """The address to search again for the books of an account that syncs ``url``: the
     collection that holds it (the account's address book home)."""
@@ -102,7 +101,7 @@ def find_address_books(search: Search, ctx: JobContext) -> Found:
             )
     books = discover(search.server, search.username, password or None)
     ctx.check()
-    username = account_user(search.server, search.username)
+    username = login_user(search.server, search.username)
     if username and password:
         keys = dict.fromkeys(CardDavLocation(book.url, username).account_key for book in books)
         for key in keys:

@@ -70,6 +70,11 @@ def client_for(
     return DavClient(location.username, password or None, settings, preemptive=preemptive)
 
 
+def login_user(server: str, username: str) -> str:
+    """The user a search reads as: the one typed, else the one written in the server address."""
+    return username.strip() or CardDavLocation.parse(f"{server.strip().rstrip('/')}/").username
+
+
 def discover(
     server: str, username: str, password: str | None, settings: HttpSettings | None = None
 ) -> list[AddressBook]:
@@ -80,7 +85,7 @@ def discover(
     ``server`` (iCloud's), so its account key is that of its own URL.
     """
     location = CardDavLocation.parse(f"{server.strip().rstrip('/')}/")
-    location = CardDavLocation(location.url, username.strip() or location.username)
+    location = CardDavLocation(location.url, login_user(server, username))
     client = client_for(location, password, settings or HttpSettings.for_setup())
     try:
         books = find_books(client, location.url)

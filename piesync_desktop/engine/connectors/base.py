@@ -98,6 +98,7 @@ BUILTIN_APPS: dict[str, tuple[str, str]] = {
     "vcard": ("piesync_desktop.engine.connectors.vcard_dir", "VCardDir"),
     "carddav": ("piesync_desktop.engine.connectors.carddav.connector", "CardDav"),
     "google": ("piesync_desktop.engine.connectors.google.connector", "GoogleContacts"),
+    "outlook": ("piesync_desktop.engine.connectors.outlook.connector", "OutlookContacts"),
 }
 
 

@@ -133,14 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
     remove = commands.add_parser("remove", help="forget a connection (never touches contacts)")
     remove.add_argument("name")
 
-    signin = commands.add_parser("signin", help="sign in to an app's account (google)")
-    signin.add_argument("app", choices=["google"])
+    signin = commands.add_parser("signin", help="sign in to an app's account (google, outlook)")
+    signin.add_argument("app", choices=["google", "outlook"])
     signin.add_argument(
-        "--no-browser", action="store_true", help="only print the address to open elsewhere"
+        "--no-browser",
+        action="store_true",
+        help="google: only print the address to open elsewhere",
+    )
+    signin.add_argument(
+        "--browser",
+        action="store_true",
+        help="outlook: sign in in this machine's browser instead of with a device code",
     )
 
     signout = commands.add_parser("signout", help="sign out of an account and forget its token")
-    signout.add_argument("app", choices=["google"])
+    signout.add_argument("app", choices=["google", "outlook"])
     signout.add_argument("account", metavar="EMAIL")
 
     accounts = commands.add_parser("accounts", help="list the accounts signed in or connected")
@@ -179,7 +186,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 def _connect(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
     from piesync_desktop.engine import connection_setup  # a sync, run most, needs none of it
 
-    args.a, args.b = _with_google_account(args.a, store), _with_google_account(args.b, store)
+    args.a, args.b = _with_account(args.a, store), _with_account(args.b, store)
     with _trial_passwords([args.a, args.b]):
         a, b = connection_setup.validate_new_connection(args.a, args.b)
     mappings, rules = connection_setup.default_setup(a, b)
@@ -503,6 +510,8 @@ def _remove(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) 
 
 
 def _signin(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    if args.app == "outlook":
+        return _signin_outlook(args, store, out)
     import webbrowser
 
     from piesync_desktop.engine.connectors.google import oauth
@@ -521,7 +530,68 @@ def _signin(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) 
     return EXIT_OK
 
 
+def _signin_outlook(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    """A device code in the terminal (the person signs in on any device), or with --browser
+    this machine's browser and a loopback redirect."""
+    import webbrowser
+
+    from piesync_desktop.engine.connectors.http import HttpSettings
+    from piesync_desktop.engine.connectors.outlook import signin
+
+    accounts = signin.MicrosoftAccounts(signin.OutlookSettings.from_env(), HttpSettings.from_env())
+    try:
+        if args.browser:
+            with accounts.start_browser_sign_in() as flow:
+                print(
+                    f"Open this address in a browser to sign in to Microsoft:\n\n  {flow.url}\n",
+                    file=out,
+                )
+                webbrowser.open(flow.url)
+                print("Waiting for Microsoft (Ctrl+C to stop)...", file=out)
+                out.flush()
+                signed_in = flow.wait()
+        else:
+            with accounts.start_device_sign_in() as device:
+                print(
+                    f"To sign in, open {device.verification_uri} on any device and enter the "
+                    f"code {device.user_code}\n",
+                    file=out,
+                )
+                print("Waiting for Microsoft (Ctrl+C to stop)...", file=out)
+                out.flush()
+                signed_in = device.wait()
+    finally:
+        accounts.close()
+    label = signed_in.username
+    store.ensure_account("outlook", signin.account_key(signed_in.username), label)
+    print(
+        f"Signed in as {signed_in.username}. Connect its Contacts folder as "
+        f"outlook:@{signed_in.username}, or another folder as outlook:FOLDER@{signed_in.username}",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def _signout(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    if args.app == "outlook":
+        from piesync_desktop.engine.connectors.http import HttpSettings
+        from piesync_desktop.engine.connectors.outlook import signin
+
+        accounts = signin.MicrosoftAccounts(
+            signin.OutlookSettings.from_env(), HttpSettings.from_env()
+        )
+        try:
+            held = accounts.sign_out(args.account)
+        finally:
+            accounts.close()
+        account = args.account.strip().lower()
+        print(
+            f"Signed out of {account}: this computer no longer holds its sign-in."
+            if held
+            else f"This computer held no sign-in of {account}.",
+            file=out,
+        )
+        return EXIT_OK
     from piesync_desktop.engine.connectors.google import oauth
 
     result = oauth.sign_out(args.account, oauth.GoogleSettings.from_env())
@@ -546,7 +616,10 @@ def _accounts(args: argparse.Namespace, store: Store, profile: Path, out: TextIO
             out,
         )
     if not found:
-        print("No accounts yet. Sign in with: piesync-desktop signin google", file=out)
+        print(
+            "No accounts yet. Sign in with: piesync-desktop signin google (or outlook)",
+            file=out,
+        )
     for account in found:
         used = sorted({u.connection for u in account.used_by})
         where = f" (in {', '.join(used)})" if used else ""
@@ -554,21 +627,27 @@ def _accounts(args: argparse.Namespace, store: Store, profile: Path, out: TextIO
     return EXIT_OK
 
 
-def _with_google_account(spec: str, store: Store) -> str:
-    """``google:`` or ``google:GROUP`` with the one signed-in Google account filled in."""
+ACCOUNT_APPS = {"google": "Google", "outlook": "Microsoft"}
+
+
+def _with_account(spec: str, store: Store) -> str:
+    """``google:``/``google:GROUP`` and ``outlook:``/``outlook:FOLDER`` with the one signed-in
+    account of that app filled in."""
     app, _, location = spec.partition(":")
-    if app != "google" or "@" in location:
+    if app not in ACCOUNT_APPS or "@" in location:
         return spec
     from piesync_desktop.engine.connection_setup import connected_accounts
 
-    prefix = "google:"
-    emails = sorted(a.key[len(prefix) :] for a in connected_accounts(store) if a.app == "google")
+    prefix = f"{app}:"
+    emails = sorted(a.key[len(prefix) :] for a in connected_accounts(store) if a.app == app)
     if not emails:
-        raise UsageError("no Google account is signed in: run piesync-desktop signin google")
+        raise UsageError(
+            f"no {ACCOUNT_APPS[app]} account is signed in: run piesync-desktop signin {app}"
+        )
     if len(emails) > 1:
         raise UsageError(
-            f"several Google accounts are signed in; write {spec}@EMAIL with one of: "
-            + ", ".join(emails)
+            f"several {ACCOUNT_APPS[app]} accounts are signed in; write {spec}@EMAIL with one "
+            "of: " + ", ".join(emails)
         )
     return f"{spec}@{emails[0]}"
 

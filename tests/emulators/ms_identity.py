@@ -219,6 +219,11 @@ class MicrosoftIdentityEmulator:
             self._names.setdefault(device.username.lower(), self.name)
             device.state = "approved"
 
+    def pending_user_codes(self) -> list[str]:
+        """The user codes of device sign-ins nobody has approved or declined yet."""
+        with self._lock:
+            return [d.user_code for d in self._devices.values() if d.state == "pending"]
+
     def deny_device(self, user_code: str) -> None:
         """The person entered ``user_code`` and then declined the sign-in."""
         with self._lock:

@@ -80,10 +80,17 @@ def _google(context: AuthorizationContext, parent: QWidget | None) -> Authorizat
     return GoogleAuthorization(context, parent)
 
 
+def _outlook(context: AuthorizationContext, parent: QWidget | None) -> AuthorizationWidget:
+    from piesync_desktop.ui.wizard.outlook_account import OutlookAuthorization
+
+    return OutlookAuthorization(context, parent)
+
+
 AUTHORIZATIONS: dict[str, AuthorizationFactory] = {
     "vcard": _vcard,
     "carddav": _carddav,
     "google": _google,
+    "outlook": _outlook,
 }
 
 

@@ -140,9 +140,9 @@ GROUPS: tuple[SettingGroup, ...] = (
     ),
     SettingGroup(
         "Microsoft",
-        "For the Outlook 365 connector (coming): your own public client registered in "
-        "Microsoft Entra, and the sign-in authority and Graph address, which national clouds "
-        "change.",
+        "For Outlook 365: your own public client registered in Microsoft Entra (see the "
+        "README), and the sign-in authority and Graph address, which a tenant or a national "
+        "cloud changes.",
         (
             Setting(
                 "PIESYNC_MS_CLIENT_ID",

@@ -33,6 +33,10 @@ DIRECTION_TEXT = {
 }
 
 
+# Apps whose location is WHERE@ACCOUNT, and what an empty WHERE means.
+SIGNED_IN_APPS = {"google": "All contacts", "outlook": "Contacts"}
+
+
 @dataclass(frozen=True, slots=True)
 class AppLabel:
     """One side of a connection as a person reads it."""
@@ -57,6 +61,11 @@ class AppLabel:
     def short_location(self) -> str:
         """A folder's own name rather than its whole path, an address book's name and host
         rather than its URL (the tooltip has the whole)."""
+        if self.key in SIGNED_IN_APPS:
+            head, _, domain = self.location.rpartition("@")
+            where, _, user = head.rpartition("@")
+            if user and domain:
+                return f"{where or SIGNED_IN_APPS[self.key]} ({user}@{domain})"
         if self.location.startswith(("http:", "https:")):
             parts = urlsplit(self.location)
             name = unquote(parts.path.rstrip("/").rpartition("/")[2])

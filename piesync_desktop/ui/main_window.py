@@ -111,8 +111,8 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         for column, width in (
-            (Column.NAME, 190),
-            (Column.APPS, 380),
+            (Column.NAME, 160),
+            (Column.APPS, 440),
             (Column.LAST_SYNC, 110),
             (Column.IN_SYNC, 70),
             (Column.EXCLUDED, 72),

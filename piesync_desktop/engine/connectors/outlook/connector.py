@@ -124,7 +124,9 @@ class OutlookContacts:
         self._keys: dict[str, str] = {}  # contact id -> changeKey, as we last saw or wrote it
         self._contacts: dict[str, dict[str, Any]] = {}  # read or written this run
         self._created_keys: dict[str, str] = {}  # create key -> contact id, of contacts read
-        self._kept: set[str] = set()  # ids of contacts with values kept beside them (overflow)
+        # What we last wrote into contacts' overflow property (id -> value), so a changed
+        # contact need not be read again for it.
+        self._kept: dict[str, str] = {}
         self._wrote = False
 
     # ------------------------------------------------------------------ protocol
@@ -184,7 +186,8 @@ class OutlookContacts:
     def changes(self, cursor: Cursor | None) -> Changes:
         known = _known(cursor)
         self._keys = dict(known.get("keys", {}))
-        self._kept = set(known.get("kept", ()))
+        kept = known.get("kept")
+        self._kept = dict(kept) if isinstance(kept, dict) else {}
         before = set(self._keys)
         link = known.get("delta")
         if self._folder_id is None:
@@ -374,7 +377,7 @@ class OutlookContacts:
             "folder": self._folder_id,
             "delta": self._delta,
             "keys": dict(self._keys),
-            "kept": sorted(self._kept & set(self._keys)),
+            "kept": {i: v for i, v in sorted(self._kept.items()) if i in self._keys},
         }
 
     def _catch_up(self) -> None:
@@ -501,13 +504,15 @@ class OutlookContacts:
     def _attach_properties(self, listed: list[dict[str, Any]], known: set[str]) -> None:
         """Our extended properties (the create key, the kept values) on the listed contacts
         that may carry them: Graph's delta cannot expand them. Contacts new to the cursor may
-        be creates of a run that crashed; known ones carry kept values only where we put them."""
+        be creates of a run that crashed, so they are read again (a batch of GETs, or the folder
+        listed when there are many); known ones carry kept values only where we put them, and
+        the cursor remembers those."""
         wanted = [
             str(item["id"])
             for item in listed
             if item.get("id")
             and "@removed" not in item
-            and (item["id"] not in known or item["id"] in self._kept)
+            and item["id"] not in known
             and self._keys.get(item["id"]) != item.get("changeKey")
         ]
         if not wanted:
@@ -534,10 +539,11 @@ class OutlookContacts:
                 )
                 for item in page.get("value", ())
             }
+        asked = set(wanted)
         for item in listed:
-            found = properties.get(str(item.get("id", "")))
-            if found:
-                item["singleValueExtendedProperties"] = found
+            contact_id = str(item.get("id", ""))
+            if contact_id in asked and (contact_id in properties or len(wanted) > FEW):
+                item["singleValueExtendedProperties"] = properties.get(contact_id, [])
 
     def _read(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         wanted = list(dict.fromkeys(ids))
@@ -557,6 +563,7 @@ class OutlookContacts:
                     f"Outlook refused reading a contact: {answer.message()}", answer.status
                 )
             item = answer.body
+            item.setdefault("singleValueExtendedProperties", [])  # expanded: none of ours
             if item.get("parentFolderId") not in (None, self._folder_id):
                 continue  # moved to another folder: no longer this connection's
             self._enter(item)
@@ -569,10 +576,16 @@ class OutlookContacts:
         contact_id = item["id"]
         self._contacts[contact_id] = item
         self._keys[contact_id] = str(item.get("changeKey") or "")
-        if overflow.of_contact(item):
-            self._kept.add(contact_id)
+        if "singleValueExtendedProperties" not in item and contact_id in self._kept:
+            # Listed by the delta, which cannot expand it: what we last wrote is there.
+            item["singleValueExtendedProperties"] = [
+                {"id": overflow.PROPERTY, "value": self._kept[contact_id]}
+            ]
+        kept = overflow.of_contact(item)
+        if kept:
+            self._kept[contact_id] = kept
         else:
-            self._kept.discard(contact_id)
+            self._kept.pop(contact_id, None)
         key = _create_key_of(item)
         if key:
             self._created_keys[key] = contact_id

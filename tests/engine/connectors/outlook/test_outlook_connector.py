@@ -229,9 +229,11 @@ def test_a_fourth_email_is_kept_beside_the_contact_and_read_back(mailbox: Outloo
     mailbox.graph.edit_contact(created.id, {"jobTitle": "CEO"})
     later = mailbox.connector()
     later.open(cursor)
+    mailbox.graph.clear_requests()
     changes = later.changes(cursor)
     [record] = list(changes.records)
     assert record.fields["emails"] == emails
+    assert mailbox.graph.count() == 1  # the delta: the cursor knows what was kept
     assert record.fields["title"] == "CEO"
     assert "4th" in changes.notes[0].note
     # Someone edits the emails themselves in Outlook: their edit wins.
@@ -304,3 +306,21 @@ def test_get_says_which_are_gone(mailbox: OutlookAccount) -> None:
     found = connector.get([ann, bob])
     assert found[0].fields["given_name"] == "Ann"  # type: ignore[union-attr]
     assert isinstance(found[1], ReadFailure) and found[1].gone
+
+
+def test_many_new_contacts_have_their_create_keys_read_from_one_listing(
+    mailbox: OutlookAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from piesync_desktop.engine.connectors.outlook import connector as outlook
+
+    monkeypatch.setattr(outlook, "FEW", 5)
+    connector = opened(mailbox)
+    connector.changes(None)
+    connector.create([NewRecord(f"key{n}", {"given_name": f"P{n}"}) for n in range(12)])
+    later = mailbox.connector()
+    later.open()
+    mailbox.graph.clear_requests()
+    keys = {r.create_key for r in later.changes(None).records}
+    assert keys == {f"key{n}" for n in range(12)}
+    assert mailbox.graph.count(path_contains="$batch") == 0  # no GET a contact
+    assert mailbox.graph.count(path_contains="/contacts") == 2  # the delta, then the listing

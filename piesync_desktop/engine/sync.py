@@ -288,12 +288,15 @@ class SyncRun:
         self._plan_decisions(plans)
         Executor(self, plans).apply()
         self._index_the_rest()
+        # A connector may ask its app for the cursor (a catch-up past our own writes): done
+        # before the transaction, so no network wait holds the store's write lock.
+        cursors = {side: self.views[side].connector.cursor() for side in SIDES}
         with self.store.transaction():
             self.flush()
             for side in SIDES:
                 stale = [key for (target, key) in self.journal if target == side]
                 self.store.clear_journal(self.cid, side, stale)
-                cursor = self.views[side].connector.cursor()
+                cursor = cursors[side]
                 if cursor != self.cursors[side]:  # an unchanged side costs no write
                     self.store.save_side_state(self.cid, side, cursor, self.hash)
         self.summary.counts = self.counts()

@@ -545,10 +545,13 @@ class GraphEmulator:
         method: str | None = None,
         retry_after: float | None = None,
         message: str | None = None,
+        when: Literal["before", "after"] = "before",
     ) -> None:
-        """Answer the next ``times`` matching requests with ``status`` in Graph's error shape."""
+        """Answer the next ``times`` matching requests with ``status`` in Graph's error shape:
+        ``when="before"`` instead of carrying them out, ``"after"`` once they are carried out
+        (a gateway that times out on a write Exchange did make)."""
         fault = _Fault("fail", times, method, path_contains, after, inside_batch, status)
-        fault.retry_after, fault.message = retry_after, message
+        fault.retry_after, fault.message, fault.when = retry_after, message, when
         self._add_fault(fault)
 
     def drop(
@@ -616,6 +619,17 @@ class GraphEmulator:
         with self._lock:
             parent = self._folder_by_id(parent_id or self._default.id)
             return self._create_folder_in(parent, {"displayName": name}).id
+
+    def delete_folder(self, folder_id: str) -> None:
+        """Delete a folder with its contacts and child folders, as the person would in Outlook
+        (they go to Deleted Items; to Graph the folder's id is unknown from then on)."""
+        with self._lock:
+            folder = self._folder_by_id(folder_id)
+            for child in [f for f in self._folders.values() if f.parent_id == folder.id]:
+                self.delete_folder(child.id)
+            for contact in [c for c in self._contacts.values() if c.folder_id == folder.id]:
+                self._delete(contact)
+            del self._folders[folder.id]
 
     def folders(self) -> list[Json]:
         """Every contact folder, the default one first, as Graph writes them."""
@@ -1467,22 +1481,28 @@ class GraphEmulator:
             return refused
         rel = path[len("/v1.0") :] or "/"
         if rel.rstrip("/").lower() == "/$batch":
-            if fault is not None and fault.kind != "drop":
+            if fault is not None and fault.kind != "drop" and fault.when == "before":
                 return self._fault_reply(fault)
             if method != "POST":
                 error = GraphError(
                     405, "ErrorInvalidRequest", "The OData request is not supported."
                 )
                 return _Reply(405, error.body())
-            return self._batch(headers, body)
+            done = self._batch(headers, body)
+            if fault is not None and fault.kind != "drop":
+                return self._fault_reply(fault)  # carried out, and the answer lost
+            return done
         counted = self._normalize(rel).lower() != "/me"
         with self._slots([method], counted) as over:
             if over[0]:
                 return self._concurrency_reply()
-            if fault is not None and fault.kind != "drop":
+            if fault is not None and fault.kind != "drop" and fault.when == "before":
                 return self._fault_reply(fault)
             self._hold(target)
-            return self._handle(method, rel, query, headers, body, inner=False)
+            done = self._handle(method, rel, query, headers, body, inner=False)
+            if fault is not None and fault.kind != "drop":
+                return self._fault_reply(fault)
+            return done
 
     # ---- JSON batching ----------------------------------------------------------------------
 
@@ -1582,7 +1602,7 @@ class GraphEmulator:
             reply = self._concurrency_reply()
         elif parts.scheme or parts.netloc:
             reply = _Reply(400, _bad("The batch request url must be relative.").body())  # guess
-        elif fault is not None and fault.kind != "drop":
+        elif fault is not None and fault.kind != "drop" and fault.when == "before":
             reply = self._fault_reply(fault)
         elif path.rstrip("/").lower() == "/$batch":
             reply = _Reply(400, _bad("A batch cannot contain a batch.").body())  # guess
@@ -1590,6 +1610,8 @@ class GraphEmulator:
             query = parse_qs(parts.query, keep_blank_values=True)
             merged = {**{k: v for k, v in outer.items() if k == "authorization"}, **p.headers}
             reply = self._handle(p.method, path, query, merged, p.body, inner=True)
+            if fault is not None and fault.kind == "fail":
+                reply = self._fault_reply(fault)  # carried out, and the answer lost
         answer: Json = {"id": p.id, "status": reply.status, "headers": dict(reply.headers)}
         if reply.body is not None:
             answer["headers"]["Content-Type"] = JSON_TYPE

@@ -31,7 +31,7 @@ from piesync_desktop.engine.connectors.outlook.graph import (
 )
 from piesync_desktop.engine.connectors.outlook.signin import OutlookSettings, TokenSource
 from piesync_desktop.engine.connectors.outlook.signin import account_key as signin_account_key
-from piesync_desktop.engine.errors import ConfigError, ConnectorError
+from piesync_desktop.engine.errors import ConfigError, ConnectorError, TransientError
 from piesync_desktop.engine.model import (
     AppSchema,
     Capabilities,
@@ -47,6 +47,7 @@ from piesync_desktop.engine.model import (
 CURSOR_VERSION = 1
 PAGE_SIZE = 200  # Prefer: odata.maxpagesize for delta pages
 LIST_PAGE = 1000  # $top of a plain listing
+RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
 FEW = 200  # up to this many contacts have their extended properties read one by one (batched)
 # A named MAPI property in a GUID of our own: Graph's "String {guid} Name name" form.
 CREATE_KEY_PROPERTY = "String {6f1c6a2e-43b5-4a4e-9d0a-5e7c1f0b9a31} Name piesync-create-key"
@@ -124,9 +125,6 @@ class OutlookContacts:
         self._keys: dict[str, str] = {}  # contact id -> changeKey, as we last saw or wrote it
         self._contacts: dict[str, dict[str, Any]] = {}  # read or written this run
         self._created_keys: dict[str, str] = {}  # create key -> contact id, of contacts read
-        # What we last wrote into contacts' overflow property (id -> value), so a changed
-        # contact need not be read again for it.
-        self._kept: dict[str, str] = {}
         self._wrote = False
 
     # ------------------------------------------------------------------ protocol
@@ -186,9 +184,6 @@ class OutlookContacts:
     def changes(self, cursor: Cursor | None) -> Changes:
         known = _known(cursor)
         self._keys = dict(known.get("keys", {}))
-        kept = known.get("kept")
-        self._kept = dict(kept) if isinstance(kept, dict) else {}
-        before = set(self._keys)
         link = known.get("delta")
         if self._folder_id is None:
             self._folder_id = known.get("folder") or self._find_folder().id
@@ -196,8 +191,13 @@ class OutlookContacts:
         try:
             listed = self._listing(link)
         except _DeltaExpired:
-            full, listed = True, self._listing(None)
-        self._attach_properties(listed, before)
+            full, listed = True, self._listing_again()
+        except _FolderGone:
+            # Deleted and made again under the same name, it is another folder to Graph: list
+            # it whole; the contacts of the old one are gone (by absence, below).
+            self._folder_id = self._find_folder().id
+            full, listed = True, self._listing_again()
+        self._attach_properties(listed)
         result = Changes()
         seen: set[str] = set()
         records: dict[str, Record] = {}
@@ -235,11 +235,13 @@ class OutlookContacts:
         return result
 
     def get(self, ids: Sequence[str]) -> list[Record | ReadFailure]:
-        found = self._read(ids)
+        found, problems = self._read(ids)
         out: list[Record | ReadFailure] = []
         for contact_id in ids:
             item = found.get(contact_id)
-            if item is None:
+            if contact_id in problems:
+                out.append(ReadFailure(contact_id, problems[contact_id]))
+            elif item is None:
                 out.append(ReadFailure(contact_id, "no longer in the Outlook folder", gone=True))
             else:
                 out.append(self._record(item))
@@ -276,6 +278,12 @@ class OutlookContacts:
                 results[new.create_key] = WriteResult(
                     new.create_key, contact["id"], record=self._record(contact)
                 )
+            elif answer.ok:
+                raise TransientError(
+                    "Outlook saved a new contact without saying which it is. Nothing was lost; "
+                    "the next run finds it, and makes none twice.",
+                    title="Outlook unavailable",
+                )
             else:
                 results[new.create_key] = WriteResult(
                     new.create_key, error=_refusal(answer, "create it")
@@ -284,12 +292,14 @@ class OutlookContacts:
 
     def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]:
         missing = [u.id for u in updates if u.id not in self._contacts]
-        if missing:
-            self._read(missing)
+        problems = self._read(missing)[1] if missing else {}
         results: dict[str, WriteResult] = {}
         requests: list[tuple[RecordUpdate, BatchRequest]] = []
         for update in updates:
             current = self._contacts.get(update.id)
+            if update.id in problems:
+                results[update.id] = WriteResult(update.id, update.id, problems[update.id])
+                continue
             if current is None:
                 results[update.id] = WriteResult(
                     update.id, update.id, "deleted in Outlook meanwhile"
@@ -377,7 +387,6 @@ class OutlookContacts:
             "folder": self._folder_id,
             "delta": self._delta,
             "keys": dict(self._keys),
-            "kept": {i: v for i, v in sorted(self._kept.items()) if i in self._keys},
         }
 
     def _catch_up(self) -> None:
@@ -475,6 +484,24 @@ class OutlookContacts:
     def _listing(self, link: str | None) -> list[dict[str, Any]]:
         return list(self._pages(link))
 
+    def _listing_again(self) -> list[dict[str, Any]]:
+        """The whole folder, once Graph forgot where our delta stood."""
+        try:
+            return self._listing(None)
+        except _DeltaExpired as exc:
+            raise TransientError(
+                f"Outlook lost track of the changes in {self.where.account}'s folder twice in a "
+                "row. Nothing was lost; the next run tries again.",
+                title="Outlook unavailable",
+            ) from exc
+        except _FolderGone as exc:
+            raise ConnectorError(
+                f"The contact folder '{self.where.folder or 'Contacts'}' is gone from "
+                f"{self.where.account}'s Outlook. Make a folder of that name again (the next "
+                "run syncs it), or remove this connection and connect another folder.",
+                title="Contact folder not found",
+            ) from exc
+
     def _pages(self, link: str | None) -> Iterator[dict[str, Any]]:
         """The delta's items from ``link`` (the whole folder when None); sets ``_delta``."""
         headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
@@ -491,28 +518,24 @@ class OutlookContacts:
                 if page.get("@odata.deltaLink"):
                     self._delta = page["@odata.deltaLink"]
         except GraphError as exc:
-            if link and exc.status == 410:
+            if exc.status == 410 or exc.code.casefold() in RESYNC_CODES:
                 raise _DeltaExpired from exc
             if exc.status == 404:
-                raise ConnectorError(
-                    f"The contact folder '{self.where.folder or 'Contacts'}' is gone from "
-                    f"{self.where.account}'s Outlook. Make it again, or connect another folder.",
-                    title="Contact folder not found",
-                ) from exc
+                raise _FolderGone from exc
             raise
 
-    def _attach_properties(self, listed: list[dict[str, Any]], known: set[str]) -> None:
-        """Our extended properties (the create key, the kept values) on the listed contacts
-        that may carry them: Graph's delta cannot expand them. Contacts new to the cursor may
-        be creates of a run that crashed, so they are read again (a batch of GETs, or the folder
-        listed when there are many); known ones carry kept values only where we put them, and
-        the cursor remembers those."""
+    def _attach_properties(self, listed: list[dict[str, Any]]) -> None:
+        """Our extended properties (the create key, the values kept beside a contact) on the
+        listed contacts that changed: Graph's delta cannot expand them. A new contact may be a
+        create of a run that crashed; a changed one may hold kept values, written by this
+        connection or another one on the folder, so what is there now is read, never assumed.
+        Up to :data:`FEW` contacts are read in batches of GETs; more, by listing the folder."""
         wanted = [
             str(item["id"])
             for item in listed
             if item.get("id")
             and "@removed" not in item
-            and item["id"] not in known
+            and item.get("parentFolderId") in (None, self._folder_id)
             and self._keys.get(item["id"]) != item.get("changeKey")
         ]
         if not wanted:
@@ -524,11 +547,19 @@ class OutlookContacts:
                 for n, contact_id in enumerate(wanted)
             ]
             answers = self._client().batch(requests, what="reading contacts")
-            properties = {
-                contact_id: answer.body.get("singleValueExtendedProperties") or []
-                for contact_id, request in zip(wanted, requests, strict=True)
-                if (answer := answers[request.id]).ok and isinstance(answer.body, dict)
-            }
+            properties: dict[str, list[Any]] = {}
+            for contact_id, request in zip(wanted, requests, strict=True):
+                answer = answers[request.id]
+                if answer.status == 404:
+                    continue  # deleted since the delta: the next one says so
+                if not answer.ok or not isinstance(answer.body, dict):
+                    raise TransientError(
+                        f"Outlook would not let us read a changed contact ({answer.message()}), "
+                        "so this run cannot tell which of them it made itself. Nothing was "
+                        "lost; the next run tries again.",
+                        title="Outlook unavailable",
+                    )
+                properties[contact_id] = answer.body.get("singleValueExtendedProperties") or []
         else:
             properties = {
                 str(item.get("id")): item.get("singleValueExtendedProperties") or []
@@ -539,13 +570,14 @@ class OutlookContacts:
                 )
                 for item in page.get("value", ())
             }
-        asked = set(wanted)
         for item in listed:
             contact_id = str(item.get("id", ""))
-            if contact_id in asked and (contact_id in properties or len(wanted) > FEW):
-                item["singleValueExtendedProperties"] = properties.get(contact_id, [])
+            if contact_id in properties:
+                item["singleValueExtendedProperties"] = properties[contact_id]
 
-    def _read(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def _read(self, ids: Iterable[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """The contacts of ``ids`` still in the folder, and why the others that are there
+        could not be read (a missing or moved one is in neither)."""
         wanted = list(dict.fromkeys(ids))
         query = f"?$select={contacts.SELECT}&$expand={EXPAND}"
         requests = [
@@ -554,21 +586,21 @@ class OutlookContacts:
         ]
         answers = self._client().batch(requests, what="reading contacts")
         found: dict[str, dict[str, Any]] = {}
+        problems: dict[str, str] = {}
         for contact_id, request in zip(wanted, requests, strict=True):
             answer = answers[request.id]
             if answer.status == 404:
                 continue
             if not answer.ok or not isinstance(answer.body, dict):
-                raise GraphError(
-                    f"Outlook refused reading a contact: {answer.message()}", answer.status
-                )
+                problems[contact_id] = _refusal(answer, "let us read it")
+                continue
             item = answer.body
             item.setdefault("singleValueExtendedProperties", [])  # expanded: none of ours
             if item.get("parentFolderId") not in (None, self._folder_id):
                 continue  # moved to another folder: no longer this connection's
             self._enter(item)
             found[contact_id] = item
-        return found
+        return found, problems
 
     # ------------------------------------------------------------------ records
 
@@ -576,16 +608,6 @@ class OutlookContacts:
         contact_id = item["id"]
         self._contacts[contact_id] = item
         self._keys[contact_id] = str(item.get("changeKey") or "")
-        if "singleValueExtendedProperties" not in item and contact_id in self._kept:
-            # Listed by the delta, which cannot expand it: what we last wrote is there.
-            item["singleValueExtendedProperties"] = [
-                {"id": overflow.PROPERTY, "value": self._kept[contact_id]}
-            ]
-        kept = overflow.of_contact(item)
-        if kept:
-            self._kept[contact_id] = kept
-        else:
-            self._kept.pop(contact_id, None)
         key = _create_key_of(item)
         if key:
             self._created_keys[key] = contact_id
@@ -619,6 +641,10 @@ class OutlookContacts:
 
 class _DeltaExpired(Exception):
     """Graph no longer knows the delta token we kept: list the folder again."""
+
+
+class _FolderGone(Exception):
+    """The folder's id is unknown to Graph now (deleted, or deleted and made again)."""
 
 
 def _known(cursor: Cursor | None) -> dict[str, Any]:

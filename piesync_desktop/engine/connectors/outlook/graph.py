@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -124,11 +123,14 @@ class GraphClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
+        repeatable: bool = True,
     ) -> dict[str, Any]:
         """One request (an absolute ``@odata.nextLink`` or a path under the base); a refusal
         raises :class:`GraphError`, :class:`AuthExpired`, :class:`Throttled` or
-        :class:`TransientError` with the person's words."""
-        response = self._send(method, self.url(path), params, body, headers or {})
+        :class:`TransientError` with the person's words. A request that is not
+        ``repeatable`` (it may create something) is sent again only after a 429, which Graph
+        answers without carrying the request out."""
+        response = self._send(method, self.url(path), params, body, headers or {}, repeatable)
         if response.status_code >= 400:
             raise self._error(response.status_code, _json(response), what, response)
         return _json(response)
@@ -163,6 +165,7 @@ class GraphClient:
         params: Mapping[str, Any] | None,
         body: Any,
         headers: Mapping[str, str],
+        repeatable: bool = True,
     ) -> httpx.Response:
         refresh = False
         delay = BACKOFF_SECONDS
@@ -184,7 +187,7 @@ class GraphClient:
             if status == 401 and not refresh:
                 refresh = True
                 continue
-            if status not in RETRIED or status == 424:
+            if status not in RETRIED or status == 424 or (status != 429 and not repeatable):
                 return response
             wait = retry_after(response) if status in (429, 503) else None
             if wait is None:
@@ -214,13 +217,25 @@ class GraphClient:
     def _settle(self, chunk: Sequence[BatchRequest], what: str) -> dict[str, BatchResponse]:
         answers: dict[str, BatchResponse] = {}
         pending = list(chunk)
+        unsure: list[BatchResponse] = []  # creates whose outcome Graph did not say
         delay = BACKOFF_SECONDS
-        for attempt in range(BACKOFF_TRIES):
+        tries = 0
+        while pending:
             for response in self._send_batch(pending, what):
                 answers[response.id] = response
-            pending = [r for r in pending if answers[r.id].status in RETRIED]
+            again = []
+            for request in pending:
+                status = answers[request.id].status
+                if status in (429, 424) or (status in RETRIED and _repeatable(request)):
+                    again.append(request)
+                elif status in RETRIED or status == 0:
+                    unsure.append(answers[request.id])  # a create Graph may have carried out
+            pending = again
             if not pending:
-                return answers
+                break
+            if all(answers[r.id].status == 424 for r in pending):
+                continue  # only those after a refusal: the first of them gets a real answer now
+            tries += 1
             waits = [
                 _retry_after(answers[r.id].headers)
                 for r in pending
@@ -229,14 +244,23 @@ class GraphClient:
             known = [w for w in waits if w is not None]
             if known:
                 wait = max(known)
-            elif all(answers[r.id].status == 424 for r in pending):
-                wait = 0.0
             else:
                 wait, delay = delay, delay * 2
-            if wait > self._settings.max_wait or attempt == BACKOFF_TRIES - 1:
+            if wait > self._settings.max_wait or tries >= BACKOFF_TRIES:
                 break
             time.sleep(wait)
-        worst = [answers[r.id] for r in pending]
+        if pending:
+            self._give_up([answers[r.id] for r in pending], what)
+        if unsure:
+            first = unsure[0]
+            raise TransientError(
+                f"Outlook answered {first.status or 'nothing'} while {what}: {first.message()}. "
+                "Some may be saved all the same; the next run finds them, and makes none twice.",
+                title="Outlook unavailable",
+            )
+        return answers
+
+    def _give_up(self, worst: Sequence[BatchResponse], what: str) -> None:
         throttled = [a for a in worst if a.status == 429]
         host = host_of(self.base_url)
         if throttled:
@@ -247,16 +271,17 @@ class GraphClient:
                 + "; the next run goes on where this one stopped.",
                 retry_after=wait,
             )
-        first = worst[0]
+        first = next((a for a in worst if a.status != 424), worst[0])
         raise TransientError(
-            f"Outlook answered {first.status} to {what}: {first.message()}. Nothing was lost; "
-            "the next run tries again.",
+            f"Outlook answered {first.status} to {what}: {first.message().rstrip('.')}. Nothing "
+            "was lost; the next run tries again.",
             title="Outlook unavailable",
         )
 
     def _send_batch(self, chunk: Sequence[BatchRequest], what: str) -> list[BatchResponse]:
         body = {"requests": [_batch_entry(r, previous) for r, previous in _chained(chunk)]}
-        answer = self.call("POST", "/$batch", what=what, body=body)
+        repeatable = all(_repeatable(r) for r in chunk)
+        answer = self.call("POST", "/$batch", what=what, body=body, repeatable=repeatable)
         by_id: dict[str, BatchResponse] = {}
         for entry in answer.get("responses", ()):
             if not isinstance(entry, dict):
@@ -268,11 +293,9 @@ class GraphClient:
                 entry.get("body"),
             )
             by_id[response.id] = response
-        missing = BatchResponse("", 503, {}, {"error": {"message": "Graph did not answer it"}})
-        # Graph answers in any order: match by id, never by position.
-        return [
-            by_id.get(r.id, BatchResponse(r.id, missing.status, {}, missing.body)) for r in chunk
-        ]
+        missing = {"error": {"message": "Graph did not answer it"}}
+        # Graph answers in any order: match by id, never by position. No answer: status 0.
+        return [by_id.get(r.id, BatchResponse(r.id, 0, {}, missing)) for r in chunk]
 
     # ------------------------------------------------------------------ errors
 
@@ -320,6 +343,11 @@ def error_message(body: Any, fallback: str) -> str:
     return fallback or "no message"
 
 
+def _repeatable(request: BatchRequest) -> bool:
+    """Whether sending ``request`` twice does no harm (a POST makes a contact each time)."""
+    return request.method.upper() != "POST"
+
+
 def _chained(chunk: Sequence[BatchRequest]) -> Iterator[tuple[BatchRequest, str | None]]:
     previous: str | None = None
     for request in chunk:
@@ -361,9 +389,3 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {"error": {"message": response.text[:200].strip()}}
     return data if isinstance(data, dict) else {}
-
-
-def relative(url: str) -> str:
-    """The path and query of an absolute Graph URL (what a batch request's ``url`` takes)."""
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")

@@ -7,7 +7,9 @@ Outlook the engine would take the shorter list for the person's edit and remove 
 other app too. So the whole value of every field Outlook would change is kept in a hidden
 extended property of the contact, and read back in place of Outlook's value for as long as
 Outlook still holds exactly what was written for that field. A person who edits that field in
-Outlook has the last word: the kept value is then forgotten for it.
+Outlook has the last word, item by item: an email, phone or address they removed is gone, one
+they added is there, one they left keeps its kind, and those Outlook never showed stay kept. A
+single value (a birthday without a year) they changed is theirs.
 """
 
 from __future__ import annotations
@@ -34,17 +36,45 @@ def overflow_of(fields: Mapping[str, Value]) -> dict[str, Value]:
 
 
 def restored(fields: dict[str, Value], kept: Mapping[str, Value]) -> dict[str, Value]:
-    """``fields`` as Outlook gives them, with each kept value back where Outlook still holds
-    what was written for it."""
+    """``fields`` as Outlook gives them, with the kept values merged back in (see above)."""
     for key, value in kept.items():
-        if contacts.normalised({key: value}).get(key, _empty(value)) == fields.get(
-            key, _empty(value)
-        ):
-            if value in ("", ()):
-                fields.pop(key, None)
-            else:
-                fields[key] = value
+        written = contacts.normalised({key: value}).get(key, _empty(value))
+        now = fields.get(key, _empty(value))
+        if now == written:
+            merged = value
+        elif isinstance(value, tuple) and isinstance(now, tuple):
+            merged = _merged(key, value, written, now)
+        else:
+            merged = now
+        if merged in ("", ()):
+            fields.pop(key, None)
+        else:
+            fields[key] = merged
     return fields
+
+
+def _merged(
+    key: str, kept: tuple[Item, ...], written: tuple[Item, ...], now: tuple[Item, ...]
+) -> tuple[Item, ...]:
+    """A multi-valued field after the person edited it in Outlook: ``kept`` is the whole value
+    last written, ``written`` what Outlook held of it then, ``now`` what it holds now."""
+    shown_then = {_shown(key, item.value) for item in written}
+    shown_now = {_shown(key, item.value) for item in now}
+    out: list[Item] = []
+    for item in kept:
+        shown = _shown(key, contacts.normalised({key: (item,)}).get(key, (item,))[0].value)
+        if shown not in shown_then or shown in shown_now:
+            out.append(item)  # never shown in Outlook, or still there: as it was, kind and all
+    known = {_shown(key, item.value) for item in out} | shown_then
+    out += [item for item in now if _shown(key, item.value) not in known]  # added in Outlook
+    return tuple(out)
+
+
+def _shown(key: str, value: str | Address) -> object:
+    """What identifies an item as Outlook shows it (an email address in any case)."""
+    if key == "emails" and isinstance(value, str):
+        return value.strip().casefold()
+    return value
 
 
 def encode(kept: Mapping[str, Value]) -> str:

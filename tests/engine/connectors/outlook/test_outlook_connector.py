@@ -233,16 +233,18 @@ def test_a_fourth_email_is_kept_beside_the_contact_and_read_back(mailbox: Outloo
     changes = later.changes(cursor)
     [record] = list(changes.records)
     assert record.fields["emails"] == emails
-    assert mailbox.graph.count() == 1  # the delta: the cursor knows what was kept
+    # The delta, then one batch reading what is kept beside the changed contact now.
+    assert mailbox.graph.count() == 2
     assert record.fields["title"] == "CEO"
     assert "4th" in changes.notes[0].note
-    # Someone edits the emails themselves in Outlook: their edit wins.
+    # Someone replaces the three emails Outlook shows: their edit wins; the 4th, which Outlook
+    # never showed them, stays.
     cursor = later.cursor()
     mailbox.graph.edit_contact(created.id, {"emailAddresses": [{"address": "only@x.org"}]})
     last = mailbox.connector()
     last.open(cursor)
     [record] = list(last.changes(cursor).records)
-    assert record.fields["emails"] == (Item("other", "only@x.org"),)
+    assert record.fields["emails"] == (Item("other", "e3@x.org"), Item("other", "only@x.org"))
 
 
 def test_a_contact_outlook_refuses_fails_alone_with_its_words(mailbox: OutlookAccount) -> None:
@@ -324,3 +326,71 @@ def test_many_new_contacts_have_their_create_keys_read_from_one_listing(
     assert keys == {f"key{n}" for n in range(12)}
     assert mailbox.graph.count(path_contains="$batch") == 0  # no GET a contact
     assert mailbox.graph.count(path_contains="/contacts") == 2  # the delta, then the listing
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda g: g.fail(500, inside_batch=True, method="POST", when="after", after=1),
+        lambda g: g.fail(504, path_contains="$batch", when="after"),
+        lambda g: g.drop(path_contains="$batch", when="after"),
+    ],
+    ids=["inner-500-after-saving", "gateway-504-after-saving", "dropped-after-saving"],
+)
+def test_a_create_outlook_made_but_did_not_confirm_is_never_sent_again(
+    mailbox: OutlookAccount, fault
+) -> None:
+    connector = opened(mailbox)
+    connector.changes(None)
+    fault(mailbox.graph)
+    with pytest.raises(TransientError, match="next run"):
+        connector.create([NewRecord(f"key{n}", {"given_name": f"P{n}"}) for n in range(3)])
+    stored = mailbox.graph.contacts(mailbox.graph.default_folder_id)
+    assert sorted(c["givenName"] for c in stored) == ["P0", "P1", "P2"]  # each once
+    # The next run reads them with their create keys, so the engine links them.
+    later = mailbox.connector()
+    later.open()
+    assert {r.create_key for r in later.changes(None).records} == {"key0", "key1", "key2"}
+
+
+def test_refusals_in_a_batch_fail_alone_and_the_rest_are_written(mailbox: OutlookAccount) -> None:
+    connector = opened(mailbox)
+    connector.changes(None)
+    mailbox.graph.fail(400, times=4, inside_batch=True, after=2, message="Mailbox full")
+    results = connector.create([NewRecord(f"k{n}", {"given_name": f"P{n}"}) for n in range(20)])
+    refused = [r for r in results if r.error]
+    assert len(refused) == 4
+    assert all("Mailbox full" in (r.error or "") for r in refused)
+    assert len(mailbox.graph.contacts(mailbox.graph.default_folder_id)) == 16
+
+
+def test_a_folder_deleted_and_made_again_is_synced_under_its_new_identity(
+    mailbox: OutlookAccount,
+) -> None:
+    graph = mailbox.graph
+    old = graph.add_folder("Family")
+    ann = graph.add_contact(old, contact("Ann", "Lee", "ann@x.org"))
+    connector = opened(mailbox, "Family")
+    connector.changes(None)
+    cursor = connector.cursor()
+    graph.delete_folder(old)
+    new = graph.add_folder("Family")
+    graph.add_contact(new, contact("Bob", "Stone", "bob@x.org"))
+    later = mailbox.connector("Family")
+    later.open(cursor)
+    changes = later.changes(cursor)
+    assert [r.fields["given_name"] for r in changes.records] == ["Bob"]
+    assert changes.deleted == [ann]
+    assert later.cursor()["folder"] == new
+
+
+def test_a_folder_gone_for_good_says_what_to_do(mailbox: OutlookAccount) -> None:
+    family = mailbox.graph.add_folder("Family")
+    connector = opened(mailbox, "Family")
+    connector.changes(None)
+    cursor = connector.cursor()
+    mailbox.graph.delete_folder(family)
+    later = mailbox.connector("Family")
+    later.open(cursor)
+    with pytest.raises(ConnectorError, match="no contact folder 'Family'"):
+        later.changes(cursor)

@@ -71,8 +71,10 @@ Taken from what Microsoft's Q&A and issue threads report Graph answering, or gue
 - Lists: ``$top`` 10 by default, at most 1000; ``@odata.nextLink`` keeps the query and adds
   ``$skip`` (Outlook's way). ``$orderby`` and any ``$filter`` other than the extended-property
   forms are not implemented (400, saying so).
-- Moving a contact to another folder gives it a new id (Outlook ids change on move unless
-  immutable ids are asked for; ``Prefer: IdType`` is not implemented). Read-only properties and
+- Moving a contact to another folder gives it a new id (Outlook ids change on move), unless the
+  request asks for immutable ids (``Prefer: IdType="ImmutableId"``, "Obtain immutable
+  identifiers for Outlook resources"): then every id it is given is the one the contact was made
+  with, which a move keeps; either kind of id is taken in a URL. Read-only properties and
   ``@odata.*`` annotations in a body are ignored; ``birthday`` is stored in UTC at second
   precision ("1990-05-17T11:59:00+02:00" comes back as "...T09:59:00Z"); a date alone is taken as
   midnight UTC (guess); complex values (addresses) and collections are replaced, not merged
@@ -286,6 +288,7 @@ class _Contact:
     change_key: str = ""
     version: int = 0  # the change counter at its last write
     born: int = 0  # the change counter when it came into its folder under this id
+    immutable_id: str = ""  # the id it was made with: kept when it moves between folders
 
 
 @dataclass
@@ -294,6 +297,7 @@ class _Tombstone:
     contact_id: str
     counter: int
     born: int
+    immutable_id: str = ""
 
 
 @dataclass
@@ -669,7 +673,9 @@ class GraphEmulator:
             c.folder_id = target.id
             self._stamp(c)
             c.born = c.version
-            self._tombstones.append(_Tombstone(old_folder, old_id, c.version, old_born))
+            self._tombstones.append(
+                _Tombstone(old_folder, old_id, c.version, old_born, c.immutable_id)
+            )
             self._contacts[c.id] = c
             return c.id
 
@@ -754,6 +760,8 @@ class GraphEmulator:
 
     def _live(self, contact_id: str) -> _Contact:
         c = self._contacts.get(contact_id)
+        if c is None:  # an immutable id is taken with or without the Prefer header
+            c = next((c for c in self._contacts.values() if c.immutable_id == contact_id), None)
         if c is None:
             if not ID_SHAPE.fullmatch(contact_id):
                 raise _bad(MALFORMED, "ErrorInvalidIdMalformed")
@@ -770,6 +778,7 @@ class GraphEmulator:
         self._next_number += 1
         number = self._next_number
         c = _Contact(number, self._make_id("contact", number), folder.id, _now())
+        c.immutable_id = c.id
         self._apply(c, changes, ext, create=True)
         self._stamp(c)
         c.born = c.version
@@ -785,7 +794,9 @@ class GraphEmulator:
     def _delete(self, c: _Contact) -> None:
         del self._contacts[c.id]
         self._counter += 1
-        self._tombstones.append(_Tombstone(c.folder_id, c.id, self._counter, c.born))
+        self._tombstones.append(
+            _Tombstone(c.folder_id, c.id, self._counter, c.born, c.immutable_id)
+        )
 
     def _apply(
         self,
@@ -1026,8 +1037,10 @@ class GraphEmulator:
         expand: set[tuple[str, ...]] | None,
         *,
         every_ext: bool = False,
+        immutable: bool = False,
     ) -> Json:
-        out: Json = {"@odata.etag": f'W/"{c.change_key}"', "id": c.id}
+        shown = c.immutable_id if immutable else c.id
+        out: Json = {"@odata.etag": f'W/"{c.change_key}"', "id": shown}
         for name in RENDER_ORDER[1:]:
             if select is not None and name not in select:
                 continue
@@ -1168,7 +1181,10 @@ class GraphEmulator:
                 out["@odata.nextLink"] = self._link(
                     call.path, call.query, **{"$top": str(top), "$skip": str(skip + top)}
                 )
-            out["value"] = [self._render(c, select, expand) for c in found[skip : skip + top]]
+            out["value"] = [
+                self._render(c, select, expand, immutable=_immutable(call.headers))
+                for c in found[skip : skip + top]
+            ]
             return _Reply(200, out)
 
     def _get_contact(self, call: _Call) -> _Reply:
@@ -1178,14 +1194,18 @@ class GraphEmulator:
         with self._lock:
             c = self._call_contact(call)
             out = {"@odata.context": self._context("contacts/$entity")}
-            return _Reply(200, {**out, **self._render(c, select, expand)})
+            return _Reply(
+                200, {**out, **self._render(c, select, expand, immutable=_immutable(call.headers))}
+            )
 
     def _create_contact(self, call: _Call) -> _Reply:
         changes, ext = self._check_contact(self._body(call))
         with self._lock:
             c = self._new_contact(self._call_folder(call), changes, ext)
             out = {"@odata.context": self._context("contacts/$entity")}
-            return _Reply(201, {**out, **self._render(c, None, None)})
+            return _Reply(
+                201, {**out, **self._render(c, None, None, immutable=_immutable(call.headers))}
+            )
 
     def _check_etag(self, c: _Contact, header: str | None) -> None:
         if header is None:
@@ -1201,7 +1221,9 @@ class GraphEmulator:
             self._check_etag(c, call.headers.get("if-match"))
             self._edit(c, changes, ext)
             out = {"@odata.context": self._context("contacts/$entity")}
-            return _Reply(200, {**out, **self._render(c, None, None)})
+            return _Reply(
+                200, {**out, **self._render(c, None, None, immutable=_immutable(call.headers))}
+            )
 
     def _delete_contact(self, call: _Call) -> _Reply:
         with self._lock:
@@ -1238,17 +1260,24 @@ class GraphEmulator:
         return max(1, min(int(found.group(1)), MAX_DELTA_PAGE)), True
 
     def _delta_entries(
-        self, folder: _Folder, since: int | None, select: list[str] | None
+        self, folder: _Folder, since: int | None, select: list[str] | None, immutable: bool
     ) -> list[Json]:
         kind = {"@odata.type": "#microsoft.graph.contact"}
         items: list[tuple[int, Json]] = [
-            (c.version, {**kind, **self._render(c, select, None)})
+            (c.version, {**kind, **self._render(c, select, None, immutable=immutable)})
             for c in self._in_folder(folder.id)
             if since is None or c.version > since
         ]
         if since is not None:
             items += [
-                (t.counter, {**kind, "id": t.contact_id, "@removed": {"reason": "deleted"}})
+                (
+                    t.counter,
+                    {
+                        **kind,
+                        "id": t.immutable_id if immutable else t.contact_id,
+                        "@removed": {"reason": "deleted"},
+                    },
+                )
                 for t in self._tombstones
                 if t.folder_id == folder.id and t.counter > since and t.born <= since
             ]
@@ -1290,7 +1319,7 @@ class GraphEmulator:
                     if data.get("f") != folder.id:
                         raise GraphError(410, "SyncStateNotFound", "The sync state is not found.")
                     since, select = int(data["c"]), data.get("s")
-                entries = self._delta_entries(folder, since, select)
+                entries = self._delta_entries(folder, since, select, _immutable(call.headers))
                 state = _Round(entries, self._counter, folder.id, select)
                 round_id = len(self._rounds) + 1
                 self._rounds[round_id] = state
@@ -1736,3 +1765,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _immutable(headers: dict[str, str]) -> bool:
+    """Whether a request prefers immutable ids (``Prefer: IdType="ImmutableId"``): ids that
+    stay the same when an item moves to another folder of the mailbox."""
+    prefer = headers.get("prefer", "").replace(" ", "").lower()
+    return 'idtype="immutableid"' in prefer

@@ -34,6 +34,9 @@ BATCH_LIMIT = 20  # Graph's limit of requests in one JSON batch
 BACKOFF_SECONDS = 1.0  # the first wait after a 5xx without Retry-After; doubled each time
 BACKOFF_TRIES = 4
 RETRIED = frozenset({429, 500, 502, 503, 504, 424})  # 424: a request it depended on failed
+# Ids that stay the same when a contact moves to another folder of the mailbox, so a contact
+# dragged elsewhere and back is still the one the engine linked.
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
 
 
 class GraphError(ConnectorError):
@@ -179,7 +182,11 @@ class GraphClient:
                     url,
                     params=params,
                     json=body,
-                    headers={**headers, "Authorization": f"Bearer {token}"},
+                    headers={
+                        **headers,
+                        "Prefer": _prefer(headers.get("Prefer", "")),
+                        "Authorization": f"Bearer {token}",
+                    },
                 )
             except httpx.TransportError as exc:
                 raise transport_error(exc, url, self._settings) from exc
@@ -343,6 +350,11 @@ def error_message(body: Any, fallback: str) -> str:
     return fallback or "no message"
 
 
+def _prefer(asked: str) -> str:
+    """The Prefer header: what the caller asked for, and immutable ids."""
+    return f"{asked}, {IMMUTABLE_IDS}" if asked else IMMUTABLE_IDS
+
+
 def _repeatable(request: BatchRequest) -> bool:
     """Whether sending ``request`` twice does no harm (a POST makes a contact each time)."""
     return request.method.upper() != "POST"
@@ -357,7 +369,7 @@ def _chained(chunk: Sequence[BatchRequest]) -> Iterator[tuple[BatchRequest, str 
 
 def _batch_entry(request: BatchRequest, depends_on: str | None) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": request.id, "method": request.method, "url": request.url}
-    headers = dict(request.headers)
+    headers = {**request.headers, "Prefer": _prefer(request.headers.get("Prefer", ""))}
     if request.body is not None:
         entry["body"] = request.body
         headers.setdefault("Content-Type", "application/json")

@@ -394,3 +394,25 @@ def test_a_folder_gone_for_good_says_what_to_do(mailbox: OutlookAccount) -> None
     later.open(cursor)
     with pytest.raises(ConnectorError, match="no contact folder 'Family'"):
         later.changes(cursor)
+
+
+def test_a_contact_moved_away_and_back_keeps_its_id(mailbox: OutlookAccount) -> None:
+    graph = mailbox.graph
+    other = graph.add_folder("Other")
+    ann = graph.add_contact(graph.default_folder_id, contact("Ann", "Lee", "ann@x.org"))
+    connector = opened(mailbox)
+    connector.changes(None)
+    cursor = connector.cursor()
+    moved = graph.move_contact(ann, other)
+    assert moved != ann  # Outlook's own id changes...
+    away = mailbox.connector()
+    away.open(cursor)
+    assert away.changes(cursor).deleted == [ann]  # ...the immutable one does not
+    cursor = away.cursor()
+    graph.move_contact(moved, graph.default_folder_id)
+    back = mailbox.connector()
+    back.open(cursor)
+    [record] = list(back.changes(cursor).records)
+    assert record.id == ann
+    [result] = back.update([RecordUpdate(ann, {"title": "CEO"}, version=record.version)])
+    assert result.error is None

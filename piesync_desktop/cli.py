@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     signout = commands.add_parser("signout", help="sign out of an account and forget its token")
-    signout.add_argument("app", choices=["google", "outlook"])
-    signout.add_argument("account", metavar="EMAIL")
+    signout.add_argument("app", choices=["google", "outlook", "hubspot"])
+    signout.add_argument("account", metavar="EMAIL|PORTAL")
 
     accounts = commands.add_parser("accounts", help="list the accounts signed in or connected")
     accounts.add_argument("--json", action="store_true")
@@ -512,6 +512,14 @@ def _remove(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) 
 def _signin(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
     if args.app == "outlook":
         return _signin_outlook(args, store, out)
+    if args.app == "hubspot":
+        portal = _hubspot_token(store)
+        print(
+            f"Signed in to HubSpot portal {portal}. Connect all its contacts as "
+            f"hubspot:@{portal}, or one static list as hubspot:LIST@{portal}",
+            file=out,
+        )
+        return EXIT_OK
     import webbrowser
 
     from piesync_desktop.engine.connectors.google import oauth
@@ -573,6 +581,8 @@ def _signin_outlook(args: argparse.Namespace, store: Store, out: TextIO) -> int:
 
 
 def _signout(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    if args.app == "hubspot":
+        return _signout_hubspot(args, out)
     if args.app == "outlook":
         from piesync_desktop.engine.connectors.http import HttpSettings
         from piesync_desktop.engine.connectors.outlook import signin
@@ -617,7 +627,7 @@ def _accounts(args: argparse.Namespace, store: Store, profile: Path, out: TextIO
         )
     if not found:
         print(
-            "No accounts yet. Sign in with: piesync-desktop signin google (or outlook)",
+            "No accounts yet. Sign in with: piesync-desktop signin google (or outlook, hubspot)",
             file=out,
         )
     for account in found:
@@ -627,7 +637,53 @@ def _accounts(args: argparse.Namespace, store: Store, profile: Path, out: TextIO
     return EXIT_OK
 
 
-ACCOUNT_APPS = {"google": "Google", "outlook": "Microsoft"}
+ACCOUNT_APPS = {"google": "Google", "outlook": "Microsoft", "hubspot": "HubSpot"}
+
+
+def _hubspot_token(store: Store) -> int:
+    """A private app's access token (PIESYNC_HUBSPOT_TOKEN, or typed in without echo), checked
+    with HubSpot and kept in the keyring under the portal it belongs to; the portal's number."""
+    from piesync_desktop import secrets
+    from piesync_desktop.engine.connectors.http import HttpSettings
+    from piesync_desktop.engine.connectors.hubspot.connector import portal_of
+    from piesync_desktop.engine.connectors.hubspot.settings import (
+        TOKEN,
+        HubSpotSettings,
+        account_key,
+    )
+
+    token = os.environ.get("PIESYNC_HUBSPOT_TOKEN", "").strip()
+    if not token:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "no HubSpot token: set PIESYNC_HUBSPOT_TOKEN to a private app's access token, "
+                "or run this in a terminal to paste it"
+            )
+        token = getpass.getpass("HubSpot private-app access token: ").strip()
+    if not token:
+        raise UsageError("no token given: paste the private app's access token")
+    portal = portal_of(token, HubSpotSettings.from_env(), HttpSettings.for_setup())
+    secrets.store_secret(account_key(portal), TOKEN, token)
+    store.ensure_account("hubspot", account_key(portal), str(portal))
+    return portal
+
+
+def _signout_hubspot(args: argparse.Namespace, out: TextIO) -> int:
+    from piesync_desktop import secrets
+    from piesync_desktop.engine.connectors.hubspot.settings import TOKEN, account_key
+
+    portal = args.account.strip()
+    if not portal.isdigit():
+        raise UsageError("hubspot: give the portal's number (its Hub ID), as accounts lists it")
+    held = secrets.load_secret(account_key(portal), TOKEN) is not None
+    secrets.forget_secret(account_key(portal), TOKEN)
+    print(
+        f"Signed out of HubSpot portal {portal}: this computer no longer holds its token."
+        if held
+        else f"This computer held no token of HubSpot portal {portal}.",
+        file=out,
+    )
+    return EXIT_OK
 
 
 def _with_account(spec: str, store: Store) -> str:
@@ -640,13 +696,16 @@ def _with_account(spec: str, store: Store) -> str:
 
     prefix = f"{app}:"
     emails = sorted(a.key[len(prefix) :] for a in connected_accounts(store) if a.app == app)
+    if not emails and app == "hubspot":
+        emails = [str(_hubspot_token(store))]  # the token comes with connect, as a password
     if not emails:
         raise UsageError(
             f"no {ACCOUNT_APPS[app]} account is signed in: run piesync-desktop signin {app}"
         )
     if len(emails) > 1:
+        what = "PORTAL" if app == "hubspot" else "EMAIL"
         raise UsageError(
-            f"several {ACCOUNT_APPS[app]} accounts are signed in; write {spec}@EMAIL with one "
+            f"several {ACCOUNT_APPS[app]} accounts are signed in; write {spec}@{what} with one "
             "of: " + ", ".join(emails)
         )
     return f"{spec}@{emails[0]}"

@@ -166,6 +166,21 @@ GROUPS: tuple[SettingGroup, ...] = (
         ),
     ),
     SettingGroup(
+        "HubSpot",
+        "The address of HubSpot's API: HubSpot's own unless you fill it in, for a proxy or a "
+        "test server. Each portal's private-app access token is kept in the system keyring, "
+        "never here.",
+        (
+            Setting(
+                "PIESYNC_HUBSPOT_URL",
+                "API address",
+                "The base address of HubSpot's API, which holds the contacts.",
+                kind="url",
+                default="https://api.hubapi.com",
+            ),
+        ),
+    ),
+    SettingGroup(
         "Network",
         "How every connector talks to its servers: a certificate authority to trust behind a "
         "company TLS proxy, and how long to wait for a slow server.",

@@ -99,6 +99,7 @@ BUILTIN_APPS: dict[str, tuple[str, str]] = {
     "carddav": ("piesync_desktop.engine.connectors.carddav.connector", "CardDav"),
     "google": ("piesync_desktop.engine.connectors.google.connector", "GoogleContacts"),
     "outlook": ("piesync_desktop.engine.connectors.outlook.connector", "OutlookContacts"),
+    "hubspot": ("piesync_desktop.engine.connectors.hubspot.connector", "HubSpotContacts"),
 }
 
 

@@ -10,7 +10,7 @@ last: Keep as an update that removes 'PieSync Trash', Delete as the only delete 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from piesync_desktop.engine.model import (
     TRASH_TAG,
     AppSchema,
     FieldSpec,
+    FieldType,
     NewRecord,
     Record,
     RecordUpdate,
@@ -65,20 +66,36 @@ class PairPlan:
     failed: bool = False
 
 
-def schema_problem(checked: Sequence[FieldSpec], app: str, fields: dict[str, Value]) -> str | None:
+def schema_problem(
+    checked: Sequence[FieldSpec],
+    app: str,
+    fields: dict[str, Value],
+    changing: Collection[str] | None = None,
+) -> str | None:
     """Why ``fields`` (the record as it would be after the write) cannot be written, if so.
 
-    ``checked`` are the target's fields a write can break (see :func:`checked_fields`).
+    ``checked`` are the target's fields a write can break (see :func:`checked_fields`);
+    ``changing`` are the keys an update writes (None: a create, which writes them all). An update
+    is only refused for what it changes: a contact the app already holds without a required
+    field, or with an option it no longer offers, can still take other changes.
     """
     for spec in checked:
+        if changing is not None and spec.key not in changing:
+            continue
         value = fields.get(spec.key, spec.empty())
         if spec.required and is_empty(value):
             return f"Missing required field {spec.label} in {app}."
         enumerated = spec.type in ENUMERATED_TYPES and spec.options
-        if enumerated and isinstance(value, str) and value and value not in spec.options:
+        if not (enumerated and isinstance(value, str) and value):
+            continue
+        # A checkbox field holds several options, separated by semicolons (HubSpot's way).
+        chosen = value.split(";") if spec.type is FieldType.CHECKBOX else [value]
+        wrong = [part for part in chosen if part not in spec.options]
+        if wrong:
             options = ", ".join(spec.options)
             return (
-                f"'{value}' is not an option of field {spec.label} in {app} (options: {options})."
+                f"'{wrong[0]}' is not an option of field {spec.label} in {app} "
+                f"(options: {options})."
             )
     return None
 
@@ -167,7 +184,9 @@ class Executor:
             record = plan.records[target]
             view = self.run.views[target]
             after = {**record.fields, **fields}
-            problem = schema_problem(self.checked[target], view.connector.app.name, after)
+            problem = schema_problem(
+                self.checked[target], view.connector.app.name, after, changing=fields.keys()
+            )
             if problem:
                 source = "b" if target == "a" else "a"
                 self._fail(source, plan.records[source], problem, plan.link)

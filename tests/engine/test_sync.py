@@ -275,6 +275,35 @@ def test_required_field_fails_with_reason_and_the_rest_goes_on(store, locks):
     assert pair.state("a", bad.id)[0] == "in_sync"
 
 
+def test_a_contact_the_app_holds_without_a_required_field_still_takes_other_changes(store, locks):
+    strict = AppSchema.of(
+        *CRM_SCHEMA.fields.values(), FieldSpec("company", "Company name", required=True)
+    )
+    pair = make_pair(store, locks, schema_b=strict)
+    held = pair.b.add(full_name="Held", emails="held@example.com")  # B holds it without one
+    pair.sync()
+    pair.a.put(
+        by_email(pair.a, "held@").__class__(
+            by_email(pair.a, "held@").id,
+            {**by_email(pair.a, "held@").fields, "title": "CEO"},
+        )
+    )
+    summary = pair.sync()
+    assert summary.failed == 0
+    assert pair.b.records[held.id].fields["title"] == "CEO"
+    # Emptying a required field is still refused.
+    pair.b.put(held.__class__(held.id, {**pair.b.records[held.id].fields, "company": "Acme"}))
+    pair.sync()
+    a_held = by_email(pair.a, "held@")
+    pair.a.put(a_held.__class__(a_held.id, {**a_held.fields, "company": ""}))
+    pair.sync()
+    assert pair.state("a", a_held.id) == (
+        "failing",
+        "Missing required field Company name in Memory CRM.",
+    )
+    assert pair.b.records[held.id].fields["company"] == "Acme"
+
+
 def test_app_rejection_becomes_failure_and_is_retried(store, locks):
     pair = make_pair(store, locks)
     pair.cb.reject = lambda f: "INVALID_EMAIL: bad address" if "bad" in str(f) else None
@@ -287,6 +316,18 @@ def test_app_rejection_becomes_failure_and_is_retried(store, locks):
     pair.sync()  # nothing changed in A, but the failure is retried
     assert pair.state("a", bad.id)[0] == "in_sync"
     assert len(pair.b.records) == 2
+
+
+def test_a_checkbox_field_takes_several_of_its_options(store, locks):
+    from piesync_desktop.engine.executor import schema_problem
+
+    boxes = FieldSpec("boxes", "Interests", FieldType.CHECKBOX, options=("tea", "jam"))
+    assert schema_problem([boxes], "CRM", {"boxes": "tea;jam"}) is None
+    assert schema_problem([boxes], "CRM", {"boxes": "tea;cake"}) == (
+        "'cake' is not an option of field Interests in CRM (options: tea, jam)."
+    )
+    dropdown = FieldSpec("stage", "Stage", FieldType.DROPDOWN, options=("a;b", "c"))
+    assert schema_problem([dropdown], "CRM", {"stage": "a;b"}) is None  # one option, as it is
 
 
 def test_dropdown_value_outside_options_fails(store, locks):

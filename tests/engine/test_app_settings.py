@@ -23,6 +23,8 @@ from piesync_desktop.engine.app_settings import (
 )
 from piesync_desktop.engine.connectors import http
 from piesync_desktop.engine.connectors.google import oauth
+from piesync_desktop.engine.connectors.hubspot import settings as hubspot_settings
+from piesync_desktop.engine.connectors.outlook import signin
 from piesync_desktop.engine.errors import ConfigError
 from piesync_desktop.engine.store import Store
 from piesync_desktop.secrets import KeyringUnavailable
@@ -59,6 +61,7 @@ def test_the_settings_are_the_ones_the_connectors_read() -> None:
         "PIESYNC_MS_CLIENT_ID",
         "PIESYNC_MS_AUTHORITY",
         "PIESYNC_GRAPH_URL",
+        "PIESYNC_HUBSPOT_URL",
         "PIESYNC_CA_BUNDLE",
         "PIESYNC_HTTP_TIMEOUT",
     ]
@@ -69,6 +72,9 @@ def test_the_settings_are_the_ones_the_connectors_read() -> None:
     assert defaults["PIESYNC_GOOGLE_TOKEN_URL"] == oauth.TOKEN_URL
     assert defaults["PIESYNC_GOOGLE_REVOKE_URL"] == oauth.REVOKE_URL
     assert defaults["PIESYNC_PEOPLE_URL"] == oauth.PEOPLE_URL
+    assert defaults["PIESYNC_MS_AUTHORITY"] == signin.AUTHORITY
+    assert defaults["PIESYNC_GRAPH_URL"] == signin.GRAPH_URL
+    assert defaults["PIESYNC_HUBSPOT_URL"] == hubspot_settings.DEFAULT_URL
     assert float(defaults["PIESYNC_HTTP_TIMEOUT"]) == http.READ_TIMEOUT
 
 

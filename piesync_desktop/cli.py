@@ -133,8 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     remove = commands.add_parser("remove", help="forget a connection (never touches contacts)")
     remove.add_argument("name")
 
-    signin = commands.add_parser("signin", help="sign in to an app's account (google, outlook)")
-    signin.add_argument("app", choices=["google", "outlook"])
+    signin = commands.add_parser(
+        "signin", help="sign in to an app's account (google, outlook, hubspot)"
+    )
+    signin.add_argument("app", choices=["google", "outlook", "hubspot"])
     signin.add_argument(
         "--no-browser",
         action="store_true",

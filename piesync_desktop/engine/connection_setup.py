@@ -42,10 +42,13 @@ class SideChoice:
     app: AppInfo
     account_key: str
     location: str
+    account_label: str = ""  # how the account is named (an email, a portal): "" for the location
 
     @classmethod
     def of(cls, spec: str, connector: Connector, app: AppInfo | None = None) -> SideChoice:
-        return cls(spec, app or connector.app, connector.account_key, connector.location)
+        # Connectors of signed-in accounts name them (``account_label``); others are their place.
+        label = str(getattr(connector, "account_label", "") or connector.location)
+        return cls(spec, app or connector.app, connector.account_key, connector.location, label)
 
     @property
     def label(self) -> str:
@@ -326,8 +329,8 @@ def save_new_connection(
     store: Store, settings: ConnectionSettings, a: SideChoice, b: SideChoice
 ) -> int:
     """Remember both accounts and add the connection; a taken name is a ConfigError."""
-    a_account = store.ensure_account(a.app.key, a.account_key, a.location)
-    b_account = store.ensure_account(b.app.key, b.account_key, b.location)
+    a_account = store.ensure_account(a.app.key, a.account_key, a.account_label or a.location)
+    b_account = store.ensure_account(b.app.key, b.account_key, b.account_label or b.location)
     return store.add_connection(settings, a_account, b_account)
 
 

@@ -83,7 +83,7 @@ def test_it_opens_with_the_saved_values(qtbot, saved: Path, store_tasks: StoreTa
     assert dialog.changes() == {}
     assert dialog.save_button.isEnabled()
     titles = [box.title() for box in dialog.findChildren(QGroupBox)]
-    assert titles == ["Google", "Microsoft", "Network"]
+    assert titles == ["Google", "Microsoft", "HubSpot", "Network"]
     assert dialog.notes == {}  # nothing comes from the environment here
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)

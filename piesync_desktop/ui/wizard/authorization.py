@@ -86,11 +86,18 @@ def _outlook(context: AuthorizationContext, parent: QWidget | None) -> Authoriza
     return OutlookAuthorization(context, parent)
 
 
+def _hubspot(context: AuthorizationContext, parent: QWidget | None) -> AuthorizationWidget:
+    from piesync_desktop.ui.wizard.hubspot_account import HubSpotAuthorization
+
+    return HubSpotAuthorization(context, parent)
+
+
 AUTHORIZATIONS: dict[str, AuthorizationFactory] = {
     "vcard": _vcard,
     "carddav": _carddav,
     "google": _google,
     "outlook": _outlook,
+    "hubspot": _hubspot,
 }
 
 

@@ -401,7 +401,9 @@ def test_access_denied_in_the_browser_is_a_sentence(
     account.identity.deny_next()
     click(qtbot, widget.sign_in_button)
     qtbot.waitUntil(lambda: not widget.waiting(), timeout=WAIT_MS)
-    assert browser.played == ["ok"]  # the loopback page said it, the browser got it
+    # The loopback page said it and the browser got it (its thread notes that just after).
+    qtbot.waitUntil(lambda: browser.played != [], timeout=WAIT_MS)
+    assert browser.played == ["ok"]
     assert widget.status.text() == (
         "You did not allow piesync-desktop to use your Outlook contacts (access_denied: "
         "AADSTS65004: User declined to consent to access the app.), so nothing was connected. "

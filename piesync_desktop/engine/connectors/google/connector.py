@@ -147,6 +147,11 @@ class GoogleContacts:
         return self._location
 
     @property
+    def account_label(self) -> str:
+        """How the store and the window name the account."""
+        return self.where.account
+
+    @property
     def account_key(self) -> str:
         return oauth_account_key(self.where.account)
 

@@ -241,6 +241,11 @@ class HubSpotContacts:
         return self._location
 
     @property
+    def account_label(self) -> str:
+        """How the store and the window name the account."""
+        return str(self.where.portal)
+
+    @property
     def account_key(self) -> str:
         return portal_key(self.where.portal)
 

@@ -134,6 +134,11 @@ class OutlookContacts:
         return self._location
 
     @property
+    def account_label(self) -> str:
+        """How the store and the window name the account."""
+        return self.where.account
+
+    @property
     def account_key(self) -> str:
         return signin_account_key(self.where.account)
 

@@ -51,6 +51,8 @@ _COMPATIBLE: dict[FieldType, frozenset[FieldType]] = {
 
 
 class MappingKind(enum.StrEnum):
+    """What a mapping joins: two fields, the name parts with a full name, or the tags."""
+
     FIELD = "field"
     NAME = "name"  # given/family names on one side, one full-name field on the other
     TAGS = "tags"

@@ -17,6 +17,8 @@ from piesync_desktop.engine.model import Address, Record
 
 
 class ConditionOp(enum.StrEnum):
+    """What an IF of a rule tests."""
+
     IN_TAG = "in_tag"  # in a tag, category, group or list: whatever the app calls it
     NOT_IN_TAG = "not_in_tag"
     EQUALS = "equals"
@@ -26,6 +28,8 @@ class ConditionOp(enum.StrEnum):
 
 
 class ActionOp(enum.StrEnum):
+    """What a THEN of a rule does."""
+
     ADD_TAG = "add_tag"
     REMOVE_TAG = "remove_tag"
     SET_FIELD = "set_field"

@@ -116,6 +116,8 @@ def load_rows(store: Store) -> list[ConnectionRow]:
 
 
 class Column(enum.IntEnum):
+    """The main window's columns."""
+
     NAME = 0
     APPS = 1
     LAST_SYNC = 2

@@ -157,6 +157,8 @@ class _PagedModel(PagedTableModel):
 
 
 class ContactColumn(enum.IntEnum):
+    """The columns of Health's contact list."""
+
     STATE = 0
     NAME = 1
     EMAIL = 2
@@ -269,6 +271,8 @@ class ContactsModel(_PagedModel):
 
 
 class TimelineColumn(enum.IntEnum):
+    """The columns of Health's timeline."""
+
     WHEN = 0
     CONTACT = 1
     APP = 2
@@ -364,6 +368,8 @@ class TimelineModel(_PagedModel):
 
 
 class ReasonColumn(enum.IntEnum):
+    """The columns of Health's failure reasons."""
+
     REASON = 0
     CONTACTS = 1
 

@@ -61,6 +61,8 @@ Key = tuple[str, str, str]  # (connection, side, id): one candidate
 
 
 class Column(enum.IntEnum):
+    """The Trash review's columns."""
+
     CONTACT = 0
     EMAIL = 1
     KEPT_IN = 2

@@ -1,0 +1,1 @@
+"""CardDAV address books (RFC 6352) as a connector: discovery, WebDAV, groups, the connector."""

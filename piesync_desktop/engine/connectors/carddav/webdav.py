@@ -112,6 +112,8 @@ class DavResponse:
 
 @dataclass(slots=True)
 class MultiStatus:
+    """A 207 Multi-Status answer: its responses, and the sync token of a sync-collection."""
+
     responses: list[DavResponse]
     sync_token: str = ""
 
@@ -158,6 +160,8 @@ class SyncTokenInvalid(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PutAnswer:
+    """What a server answered to a PUT: its status, the new etag, and its words if it refused."""
+
     status: int
     etag: str = ""
     message: str = ""

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
-import html
 import json
 import os
 import secrets as randomness
-import socketserver
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -37,9 +33,9 @@ from piesync_desktop.engine.connectors.http import (
     send_with_throttling,
     transport_error,
 )
+from piesync_desktop.engine.connectors.loopback import LoopbackRedirect, Provider
 from piesync_desktop.engine.errors import (
     AuthExpired,
-    Cancelled,
     ConfigError,
     ConnectorError,
     TransientError,
@@ -53,9 +49,9 @@ PEOPLE_URL = "https://people.googleapis.com/"
 CONTACTS_SCOPE = "https://www.googleapis.com/auth/contacts"
 SCOPES = (CONTACTS_SCOPE, "openid", "email")
 
+GOOGLE = Provider("Google", "your Google contacts")
 REFRESH_TOKEN = "refresh_token"  # the name of the keyring entry, under account_key(email)
 EXPIRY_MARGIN = 60.0  # an access token with less than this many seconds left is renewed first
-POLL_INTERVAL = 0.2  # how often wait() looks at its cancel callback
 PERMISSIONS_PAGE = "https://myaccount.google.com/permissions"
 
 CLIENT_HELP = (
@@ -171,15 +167,8 @@ class LoopbackSignIn:
         self._state = randomness.token_urlsafe(32)
         # RFC 7636 §4.1: 43 to 128 characters of [A-Za-z0-9-._~]; 64 bytes make 86 of them.
         self._verifier = randomness.token_urlsafe(64)
-        try:
-            self._server = _RedirectServer(self._state)
-        except OSError as exc:
-            raise ConnectorError(
-                f"piesync-desktop could not listen on this computer for Google's answer ({exc}). "
-                "Check that nothing blocks connections to 127.0.0.1, then try again.",
-                title="Sign-in could not start",
-            ) from exc
-        self.redirect_uri = f"http://127.0.0.1:{self._server.server_port}/"
+        self._redirect = LoopbackRedirect(self._state, GOOGLE)
+        self.redirect_uri = f"http://127.0.0.1:{self._redirect.port}/"
         params = {
             "client_id": settings.client_id,
             "redirect_uri": self.redirect_uri,
@@ -195,14 +184,6 @@ class LoopbackSignIn:
             params["login_hint"] = login_hint
         separator = "&" if urlsplit(settings.auth_url).query else "?"
         self.url = settings.auth_url + separator + urlencode(params, quote_via=quote)
-        self._closed = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="google-sign-in",
-            daemon=True,
-        )
-        self._thread.start()
 
     def wait(
         self, timeout: float | None = None, cancelled: Callable[[], bool] | None = None
@@ -213,49 +194,24 @@ class LoopbackSignIn:
         true, and :class:`AuthExpired` when Google was refused access, the answer belongs to
         another sign-in, or ``timeout`` seconds pass without one.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while not self._server.arrived.is_set():
-                if cancelled is not None and cancelled():
-                    raise Cancelled("The Google sign-in was cancelled; nothing was changed.")
-                step = POLL_INTERVAL
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise AuthExpired(
-                            "Google's answer did not come back from the browser within "
-                            f"{_duration(timeout or 0)}. Start the sign-in again, and finish it "
-                            "in the browser that opens.",
-                            title="Sign-in not finished",
-                        )
-                    step = min(step, left)
-                self._server.arrived.wait(step)
-        finally:
-            self.close()
-        outcome = self._server.outcome
-        assert outcome is not None
-        if outcome.kind == "mismatch":
-            raise AuthExpired(
-                "The answer that came back to piesync-desktop does not belong to the sign-in it "
-                "started, so it was refused. Start the sign-in again.",
-                title="Sign-in refused",
-            )
-        if outcome.kind == "error":
-            if outcome.value == "access_denied":
+        query = self._redirect.wait(timeout, cancelled)
+        if "error" in query:
+            error, description = query["error"], query.get("error_description", "")
+            if error == "access_denied":
                 raise AuthExpired(
                     "You did not allow piesync-desktop to use your Google contacts, so nothing "
                     "was connected. Sign in to Google again and choose Allow to connect them.",
                     title="Google sign-in cancelled",
                 )
             raise AuthExpired(
-                f"Google did not finish the sign-in ({_said(outcome.value, outcome.description)})."
+                f"Google did not finish the sign-in ({_said(error, description)})."
                 " Sign in to Google again; if it keeps happening, check the OAuth client in "
                 "PIESYNC_GOOGLE_CLIENT_ID.",
                 title="Google sign-in failed",
             )
         form = {
             "grant_type": "authorization_code",
-            "code": outcome.value,
+            "code": query.get("code", ""),
             "client_id": self.settings.client_id,
             "client_secret": self.settings.client_secret,
             "redirect_uri": self.redirect_uri,
@@ -276,124 +232,13 @@ class LoopbackSignIn:
 
     def close(self) -> None:
         """Stop listening (wait() does it itself); safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=1.0)
+        self._redirect.close()
 
     def __enter__(self) -> LoopbackSignIn:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    kind: str  # "code", "error" or "mismatch"
-    value: str = field(default="", repr=False)
-    description: str = ""
-
-
-class _RedirectServer(ThreadingHTTPServer):
-    daemon_threads = True  # a browser's idle pre-connection must not hold up close()
-
-    def __init__(self, state: str) -> None:
-        super().__init__(("127.0.0.1", 0), _RedirectHandler)
-        self.state = state
-        self.outcome: _Outcome | None = None
-        self.arrived = threading.Event()
-        self._lock = threading.Lock()
-
-    def server_bind(self) -> None:
-        # HTTPServer's own looks up the host's name, which can stall where DNS is slow.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = self.server_address[1]
-
-    def receive(self, query: dict[str, str]) -> tuple[int, str, str]:
-        """Take the first answer from the browser; return the page it gets back."""
-        with self._lock:
-            if self.outcome is not None:
-                return (
-                    409,
-                    "Already answered",
-                    "piesync-desktop already has Google's answer to this sign-in. "
-                    "You can close this tab.",
-                )
-            if not hmac.compare_digest(query.get("state", "").encode(), self.state.encode()):
-                outcome = _Outcome("mismatch")
-                page = (
-                    400,
-                    "Sign-in refused",
-                    "This answer does not belong to the sign-in piesync-desktop started, so it "
-                    "was refused. Start the sign-in again from piesync-desktop.",
-                )
-            elif "error" in query:
-                outcome = _Outcome("error", query["error"], query.get("error_description", ""))
-                page = (
-                    200,
-                    "Not signed in",
-                    "piesync-desktop was not given access to your Google contacts. "
-                    "You can close this tab.",
-                )
-            else:
-                outcome = _Outcome("code", query["code"])
-                page = (
-                    200,
-                    "Signed in",
-                    "piesync-desktop received Google's answer. You can close this tab and "
-                    "return to piesync-desktop.",
-                )
-            self.outcome = outcome
-            self.arrived.set()
-            return page
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a browser that hangs up early is no news
-
-
-class _RedirectHandler(BaseHTTPRequestHandler):
-    server: _RedirectServer
-    disable_nagle_algorithm = True
-    timeout = 10  # an idle connection (browsers pre-connect) is dropped after this
-    server_version = "piesync-desktop"
-    sys_version = ""
-
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        query = {
-            name: values[0]
-            for name, values in parse_qs(parts.query, keep_blank_values=True).items()
-        }
-        if parts.path != "/" or not ({"code", "error"} & query.keys()):
-            self._page(
-                404,
-                "Nothing here",
-                "This address only receives Google's answer to a piesync-desktop sign-in.",
-            )
-            return
-        self._page(*self.server.receive(query))
-
-    def _page(self, status: int, title: str, text: str) -> None:
-        body = (
-            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f"<title>piesync-desktop: {html.escape(title)}</title></head>"
-            '<body style="font-family: sans-serif; margin: 3em">'
-            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>"
-        ).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # the request line holds the authorization code
 
 
 # -- access tokens --------------------------------------------------------------------------------
@@ -664,9 +509,3 @@ def _said(error: str, description: str) -> str:
     text = f"{error}: {description}" if description else error
     text = "".join(character for character in text if character.isprintable())
     return text if len(text) <= 200 else text[:199] + "…"
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 120:
-        return f"{seconds / 60:g} minutes"
-    return "1 second" if seconds == 1 else f"{seconds:g} seconds"

@@ -22,22 +22,18 @@ the PKCE verifier) are turned off below.
 
 from __future__ import annotations
 
-import hmac
-import html
 import json
 import logging
 import os
 import re
 import secrets as randomness
-import socketserver
 import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -47,6 +43,7 @@ from piesync_desktop.engine.connectors.http import (
     make_client,
     transport_error,
 )
+from piesync_desktop.engine.connectors.loopback import LoopbackRedirect, Provider
 from piesync_desktop.engine.errors import (
     AuthExpired,
     Cancelled,
@@ -66,6 +63,7 @@ GRAPH_URL = "https://graph.microsoft.com/v1.0"
 SCOPES = ("User.Read", "Contacts.ReadWrite")
 CONTACTS_SCOPE = "Contacts.ReadWrite"
 
+MICROSOFT = Provider("Microsoft", "your Outlook contacts")
 TOKEN_CACHE = "token_cache"  # the name of the keyring entry, under account_key(username)
 EXPIRY_MARGIN = 60.0  # an access token with less than this many seconds left is renewed first
 POLL_INTERVAL = 0.2  # how often a wait looks at its cancel callback
@@ -462,15 +460,8 @@ class BrowserSignIn:
         self._accounts = accounts
         self._entry = entry
         state = randomness.token_urlsafe(32)
-        try:
-            self._server = _RedirectServer(state)
-        except OSError as exc:
-            raise ConnectorError(
-                "piesync-desktop could not listen on this computer for Microsoft's answer "
-                f"({exc}). Check that nothing blocks connections to 127.0.0.1, then try again.",
-                title="Sign-in could not start",
-            ) from exc
-        self.redirect_uri = f"http://localhost:{self._server.server_port}"
+        self._redirect = LoopbackRedirect(state, MICROSOFT)
+        self.redirect_uri = f"http://localhost:{self._redirect.port}"
         self._flow: dict[str, Any] = entry.app.initiate_auth_code_flow(
             list(SCOPES),
             redirect_uri=self.redirect_uri,
@@ -479,14 +470,6 @@ class BrowserSignIn:
             login_hint=login_hint,
         )
         self.url: str = self._flow["auth_uri"]
-        self._closed = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="microsoft-sign-in",
-            daemon=True,
-        )
-        self._thread.start()
 
     def wait(
         self, timeout: float | None = None, cancelled: Callable[[], bool] | None = None
@@ -498,34 +481,7 @@ class BrowserSignIn:
         true, and :class:`AuthExpired` when the person refused, the answer belongs to another
         sign-in, or ``timeout`` seconds pass without one.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while not self._server.arrived.is_set():
-                if cancelled is not None and cancelled():
-                    raise Cancelled("The Microsoft sign-in was cancelled; nothing was changed.")
-                step = POLL_INTERVAL
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise AuthExpired(
-                            "Microsoft's answer did not come back from the browser within "
-                            f"{_duration(timeout or 0)}. Start the sign-in again, and finish it "
-                            "in the browser that opens.",
-                            title="Sign-in not finished",
-                        )
-                    step = min(step, left)
-                self._server.arrived.wait(step)
-        finally:
-            self.close()
-        outcome = self._server.outcome
-        assert outcome is not None
-        if outcome.kind == "mismatch":
-            raise AuthExpired(
-                "The answer that came back to piesync-desktop does not belong to the sign-in it "
-                "started, so it was refused. Start the sign-in again.",
-                title="Sign-in refused",
-            )
-        flow, query = self._flow, outcome.query
+        flow, query = self._flow, self._redirect.wait(timeout, cancelled)
         result = self._accounts._call(
             lambda: self._entry.app.acquire_token_by_auth_code_flow(flow, query)
         )
@@ -533,123 +489,13 @@ class BrowserSignIn:
 
     def close(self) -> None:
         """Stop listening (wait() does it itself); safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=1.0)
+        self._redirect.close()
 
     def __enter__(self) -> BrowserSignIn:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    kind: str  # "answer" or "mismatch"
-    query: dict[str, str] = field(default_factory=dict, repr=False)
-
-
-class _RedirectServer(ThreadingHTTPServer):
-    daemon_threads = True  # a browser's idle pre-connection must not hold up close()
-
-    def __init__(self, state: str) -> None:
-        super().__init__(("127.0.0.1", 0), _RedirectHandler)
-        self.state = state
-        self.outcome: _Outcome | None = None
-        self.arrived = threading.Event()
-        self._lock = threading.Lock()
-
-    def server_bind(self) -> None:
-        # HTTPServer's own looks up the host's name, which can stall where DNS is slow.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = self.server_address[1]
-
-    def receive(self, query: dict[str, str]) -> tuple[int, str, str]:
-        """Take the first answer from the browser; return the page it gets back."""
-        with self._lock:
-            if self.outcome is not None:
-                return (
-                    409,
-                    "Already answered",
-                    "piesync-desktop already has Microsoft's answer to this sign-in. "
-                    "You can close this tab.",
-                )
-            if not hmac.compare_digest(query.get("state", "").encode(), self.state.encode()):
-                outcome = _Outcome("mismatch")
-                page = (
-                    400,
-                    "Sign-in refused",
-                    "This answer does not belong to the sign-in piesync-desktop started, so it "
-                    "was refused. Start the sign-in again from piesync-desktop.",
-                )
-            elif "error" in query:
-                outcome = _Outcome("answer", query)
-                page = (
-                    200,
-                    "Not signed in",
-                    "piesync-desktop was not given access to your Outlook contacts. "
-                    "You can close this tab.",
-                )
-            else:
-                outcome = _Outcome("answer", query)
-                page = (
-                    200,
-                    "Signed in",
-                    "piesync-desktop received Microsoft's answer. You can close this tab and "
-                    "return to piesync-desktop.",
-                )
-            self.outcome = outcome
-            self.arrived.set()
-            return page
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a browser that hangs up early is no news
-
-
-class _RedirectHandler(BaseHTTPRequestHandler):
-    server: _RedirectServer
-    disable_nagle_algorithm = True
-    timeout = 10  # an idle connection (browsers pre-connect) is dropped after this
-    server_version = "piesync-desktop"
-    sys_version = ""
-
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        query = {
-            name: values[0]
-            for name, values in parse_qs(parts.query, keep_blank_values=True).items()
-        }
-        if parts.path not in ("", "/") or not ({"code", "error"} & query.keys()):
-            self._page(
-                404,
-                "Nothing here",
-                "This address only receives Microsoft's answer to a piesync-desktop sign-in.",
-            )
-            return
-        self._page(*self.server.receive(query))
-
-    def _page(self, status: int, title: str, text: str) -> None:
-        body = (
-            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f"<title>piesync-desktop: {html.escape(title)}</title></head>"
-            '<body style="font-family: sans-serif; margin: 3em">'
-            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>"
-        ).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # the request line holds the authorization code
 
 
 # -- the device code sign-in ----------------------------------------------------------------------
@@ -882,9 +728,3 @@ def _seconds(value: object) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return 0.0
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 120:
-        return f"{seconds / 60:g} minutes"
-    return "1 second" if seconds == 1 else f"{seconds:g} seconds"

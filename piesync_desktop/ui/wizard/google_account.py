@@ -8,12 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import (
     QDesktopServices,
     QFont,
-    QGuiApplication,
-    QHideEvent,
     QStandardItemModel,
 )
 from PySide6.QtWidgets import (
@@ -44,9 +42,10 @@ from piesync_desktop.engine.connectors.http import HttpSettings
 from piesync_desktop.engine.errors import AuthExpired, ConfigError
 from piesync_desktop.ui.icons import app_icon
 from piesync_desktop.ui.tasks import TaskError
-from piesync_desktop.ui.wizard.authorization import AuthorizationContext, AuthorizationWidget
+from piesync_desktop.ui.wizard.authorization import AuthorizationContext
 from piesync_desktop.ui.wizard.background import JobContext
-from piesync_desktop.ui.wizard.common import account_form, explanation, problem_palette
+from piesync_desktop.ui.wizard.common import account_form, explanation
+from piesync_desktop.ui.wizard.form_authorization import BrowserSignInAuthorization
 
 APP_KEY = "google"
 CHANNEL = "sign-in"
@@ -148,7 +147,7 @@ def list_groups(
     return tuple(name for name in names if name)
 
 
-class GoogleAuthorization(AuthorizationWidget):
+class GoogleAuthorization(BrowserSignInAuthorization):
     """Sign in with Google in the browser; then all the account's contacts, or one label."""
 
     def __init__(self, context: AuthorizationContext, parent: QWidget | None = None) -> None:
@@ -228,22 +227,6 @@ class GoogleAuthorization(AuthorizationWidget):
         self.copy_button.clicked.connect(self._copy_address)
         self.used_combo.activated.connect(self._use_connected)
         self.contacts_combo.currentIndexChanged.connect(self._on_contacts_chosen)
-
-    def _note_row(self, note: QWidget) -> None:
-        """A wrapped sentence under the field above it. Its row gets an empty QLabel, not "":
-        QFormLayout sizes a wrapped field without a label for a narrower page."""
-        self.form.addRow(QLabel(self), note)
-
-    def _show_row(self, field: QWidget, visible: bool) -> None:
-        self.form.setRowVisible(field, visible)
-
-    def _say(self, text: str, problem: bool = False) -> None:
-        """The status sentence under the account (hidden while there is none)."""
-        self.status.setText(text)
-        self.status.setPalette(problem_palette(self.status) if problem else self.palette())
-        self._show_row(self.status, bool(text))
-
-    # -- protocol ---------------------------------------------------------------------------
 
     def spec(self) -> str:
         if not self._account:
@@ -395,11 +378,6 @@ class GoogleAuthorization(AuthorizationWidget):
         self._show_waiting()
         self.changed.emit()
 
-    def _copy_address(self) -> None:
-        if self._url:
-            QGuiApplication.clipboard().setText(self._url)
-            self.copy_button.setText("Copied")
-
     def _show_problem(self, message: str) -> None:
         self._account = ""
         self._groups = ()
@@ -466,15 +444,3 @@ class GoogleAuthorization(AuthorizationWidget):
         self.changed.emit()
 
     # -- Qt ---------------------------------------------------------------------------------
-
-    def hideEvent(self, event: QHideEvent) -> None:
-        """Another app chosen on this side, or the page left: stop a sign-in, which would hold
-        the side's worker thread. Looked at once the event loop is back, since the wizard hides
-        and shows its page again as its buttons change, and a minimised window stays visible."""
-        super().hideEvent(event)
-        if self._request is not None:
-            QTimer.singleShot(0, self, self._stop_if_hidden)
-
-    def _stop_if_hidden(self) -> None:
-        if not self.isVisible():
-            self._cancel()

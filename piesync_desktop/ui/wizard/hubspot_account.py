@@ -37,9 +37,10 @@ from piesync_desktop.engine.connectors.hubspot.settings import (
 from piesync_desktop.engine.errors import AuthExpired, ConfigError
 from piesync_desktop.engine.model import UNSUBSCRIBES_TAG
 from piesync_desktop.ui.tasks import TaskError
-from piesync_desktop.ui.wizard.authorization import AuthorizationContext, AuthorizationWidget
+from piesync_desktop.ui.wizard.authorization import AuthorizationContext
 from piesync_desktop.ui.wizard.background import JobContext
-from piesync_desktop.ui.wizard.common import account_form, explanation, problem_palette
+from piesync_desktop.ui.wizard.common import account_form, explanation
+from piesync_desktop.ui.wizard.form_authorization import FormAuthorization
 
 APP_KEY = "hubspot"
 CHANNEL = "token"
@@ -138,7 +139,7 @@ def list_lists(
     return tuple(name for name in names if name)
 
 
-class HubSpotAuthorization(AuthorizationWidget):
+class HubSpotAuthorization(FormAuthorization):
     """A private app's access token, checked; then all the portal's contacts, or one list."""
 
     def __init__(self, context: AuthorizationContext, parent: QWidget | None = None) -> None:
@@ -216,22 +217,6 @@ class HubSpotAuthorization(AuthorizationWidget):
         self.check_button.clicked.connect(self._check)
         self.used_combo.activated.connect(self._use_connected)
         self.contacts_combo.currentIndexChanged.connect(self._on_contacts_chosen)
-
-    def _note_row(self, note: QWidget) -> None:
-        """A wrapped sentence under the field above it. Its row gets an empty QLabel, not "":
-        QFormLayout sizes a wrapped field without a label for a narrower page."""
-        self.form.addRow(QLabel(self), note)
-
-    def _show_row(self, field: QWidget, visible: bool) -> None:
-        self.form.setRowVisible(field, visible)
-
-    def _say(self, text: str, problem: bool = False) -> None:
-        """The status sentence under the token (hidden while there is none)."""
-        self.status.setText(text)
-        self.status.setPalette(problem_palette(self.status) if problem else self.palette())
-        self._show_row(self.status, bool(text))
-
-    # -- protocol ---------------------------------------------------------------------------
 
     def spec(self) -> str:
         if self._portal is None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices, QFont, QGuiApplication, QHideEvent
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QFont, QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -40,9 +40,10 @@ from piesync_desktop.engine.connectors.outlook.signin import (
 from piesync_desktop.engine.errors import AuthExpired, ConfigError
 from piesync_desktop.ui.icons import app_icon
 from piesync_desktop.ui.tasks import TaskError
-from piesync_desktop.ui.wizard.authorization import AuthorizationContext, AuthorizationWidget
+from piesync_desktop.ui.wizard.authorization import AuthorizationContext
 from piesync_desktop.ui.wizard.background import JobContext
-from piesync_desktop.ui.wizard.common import account_form, explanation, problem_palette
+from piesync_desktop.ui.wizard.common import account_form, explanation
+from piesync_desktop.ui.wizard.form_authorization import BrowserSignInAuthorization
 
 APP_KEY = "outlook"
 CHANNEL = "sign-in"
@@ -174,7 +175,7 @@ def list_folders(
     return tuple(folders)
 
 
-class OutlookAuthorization(AuthorizationWidget):
+class OutlookAuthorization(BrowserSignInAuthorization):
     """Sign in with Microsoft (in the browser, or with a code); then one contact folder."""
 
     def __init__(self, context: AuthorizationContext, parent: QWidget | None = None) -> None:
@@ -310,22 +311,6 @@ class OutlookAuthorization(AuthorizationWidget):
         self.copy_code_button.clicked.connect(self._copy_code)
         self.used_combo.activated.connect(self._use_connected)
         self.folder_combo.currentIndexChanged.connect(self._on_folder_chosen)
-
-    def _note_row(self, note: QWidget) -> None:
-        """A wrapped sentence under the field above it. Its row gets an empty QLabel, not "":
-        QFormLayout sizes a wrapped field without a label for a narrower page."""
-        self.form.addRow(QLabel(self), note)
-
-    def _show_row(self, field: QWidget, visible: bool) -> None:
-        self.form.setRowVisible(field, visible)
-
-    def _say(self, text: str, problem: bool = False) -> None:
-        """The status sentence under the account (hidden while there is none)."""
-        self.status.setText(text)
-        self.status.setPalette(problem_palette(self.status) if problem else self.palette())
-        self._show_row(self.status, bool(text))
-
-    # -- protocol ---------------------------------------------------------------------------
 
     def spec(self) -> str:
         if not self._account:
@@ -505,11 +490,6 @@ class OutlookAuthorization(AuthorizationWidget):
         self._show_waiting()
         self.changed.emit()
 
-    def _copy_address(self) -> None:
-        if self._url:
-            QGuiApplication.clipboard().setText(self._url)
-            self.copy_button.setText("Copied")
-
     def _copy_verification_uri(self) -> None:
         if self._code is not None:
             QGuiApplication.clipboard().setText(self._code.verification_uri)
@@ -588,15 +568,3 @@ class OutlookAuthorization(AuthorizationWidget):
         self.changed.emit()
 
     # -- Qt ---------------------------------------------------------------------------------
-
-    def hideEvent(self, event: QHideEvent) -> None:
-        """Another app chosen on this side, or the page left: stop a sign-in, which would hold
-        the side's worker thread. Looked at once the event loop is back, since the wizard hides
-        and shows its page again as its buttons change, and a minimised window stays visible."""
-        super().hideEvent(event)
-        if self._request is not None:
-            QTimer.singleShot(0, self, self._stop_if_hidden)
-
-    def _stop_if_hidden(self) -> None:
-        if not self.isVisible():
-            self._cancel()

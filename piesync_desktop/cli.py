@@ -689,8 +689,10 @@ def _signout_hubspot(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _with_account(spec: str, store: Store) -> str:
-    """``google:``/``google:GROUP`` and ``outlook:``/``outlook:FOLDER`` with the one signed-in
-    account of that app filled in."""
+    """``google:``/``google:GROUP``, ``outlook:``/``outlook:FOLDER`` and ``hubspot:``/
+    ``hubspot:LIST`` with the one signed-in account of that app filled in; for HubSpot, the
+    portal of the token asked for (see :func:`_hubspot_token`) when none is known, or when the
+    one known has no token kept (signed out)."""
     app, _, location = spec.partition(":")
     if app not in ACCOUNT_APPS or "@" in location:
         return spec
@@ -698,8 +700,13 @@ def _with_account(spec: str, store: Store) -> str:
 
     prefix = f"{app}:"
     emails = sorted(a.key[len(prefix) :] for a in connected_accounts(store) if a.app == app)
-    if not emails and app == "hubspot":
-        emails = [str(_hubspot_token(store))]  # the token comes with connect, as a password
+    if app == "hubspot" and len(emails) <= 1:
+        from piesync_desktop import secrets
+        from piesync_desktop.engine.connectors.hubspot.settings import TOKEN, account_key
+
+        if not emails or secrets.load_secret(account_key(emails[0]), TOKEN) is None:
+            # The token comes with connect, as a password: the first time, and after signout.
+            emails = [str(_hubspot_token(store))]
     if not emails:
         raise UsageError(
             f"no {ACCOUNT_APPS[app]} account is signed in: run piesync-desktop signin {app}"

@@ -45,7 +45,9 @@ SDKs and issue threads show HubSpot answering:
   page (and third parties quoting it) say 5 groups of at most 6 filters, 18 in all; a 2024
   changelog entry announced 5, 10 and 25 instead. The stricter numbers are used
   (``MAX_FILTERS_PER_GROUP``, ``MAX_FILTERS``). Search results lag writes by a few seconds
-  (documented); no lag by default, ``search_lag(seconds)`` adds one.
+  (documented), and not every record by as much (reported: the index catches up out of
+  lastmodifieddate order); no lag by default, ``search_lag(seconds)`` adds one and
+  ``search_lag(seconds, contact_id)`` one contact's own.
 - API usage guidelines and limits: apps in a Free or Starter account 100 requests per 10 seconds
   and 250,000 a day, Professional 190 and 625,000, Enterprise 190 and 1,000,000; the search
   endpoints 5 requests a second (the 2020 changelog said 4; today's page says 5); the headers
@@ -98,8 +100,9 @@ Guessed (marked "guess" in the code):
   asked for without a value comes back null.
 - Ids: contacts 1, 51, 101, ... (a fresh portal's ids step by 50); lists 1, 2, 3, ...; the
   object listing's ``after`` is the next id; search's ``after`` is an offset; a list's
-  membership paging token is opaque. Search orders by id unless sorted; string comparisons are
-  case-insensitive; NEQ and NOT_IN match records without a value.
+  membership paging token is opaque. Search orders by id unless sorted; records with equal sort
+  values come in a fixed order that is not id order (HubSpot documents none); string
+  comparisons are case-insensitive; NEQ and NOT_IN match records without a value.
 - Rate limits count authenticated requests only, and a refused request does not count; search
   requests count against the burst limit too; search answers carry no X-HubSpot-RateLimit
   headers (reported in HubSpot's community). The search 429 uses policyName SECONDLY. The day
@@ -324,6 +327,11 @@ def _parse_instant(text: str) -> int | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)  # guess: a naive time is UTC
     return int(parsed.timestamp() * 1000)
+
+
+def _shuffled(cid: int) -> int:
+    """A fixed stand-in for the order HubSpot gives records of equal sort values (guess)."""
+    return (cid * 2_654_435_761) % 4_294_967_291
 
 
 def _b64(data: str) -> str:
@@ -673,6 +681,8 @@ class HubSpotEmulator:
         self._before_write_times: int | None = None
         self._limits_on = False
         self._search_lag_ms = 0
+        self._late_ms: dict[int, int] = {}  # contact id -> its own search lag
+        self._latency = 0.0
         self._hits: deque[int] = deque()
         self._search_hits: deque[int] = deque()
         self._seen: deque[int] = deque()
@@ -772,10 +782,32 @@ class HubSpotEmulator:
         with self._lock:
             self._limits_on = enabled
 
-    def search_lag(self, seconds: float) -> None:
-        """Hide contacts written in the last ``seconds`` from search (0: none)."""
+    def search_lag(self, seconds: float, contact_id: str | int | None = None) -> None:
+        """Hide contacts written in the last ``seconds`` from search (0: none). With
+        ``contact_id``, that contact alone lags by ``seconds`` (and not by the others' lag):
+        HubSpot's index catches up with records out of step, not in lastmodifieddate order."""
         with self._lock:
-            self._search_lag_ms = int(seconds * 1000)
+            if contact_id is None:
+                self._search_lag_ms = int(seconds * 1000)
+            else:
+                self._late_ms[int(contact_id)] = int(seconds * 1000)
+
+    def latency(self, seconds: float) -> None:
+        """Each request takes ``seconds`` of the emulator's clock, counted (for the rate limits)
+        when it arrives, answered that much later."""
+        with self._lock:
+            self._latency = seconds
+
+    def other_client(self, requests: int) -> None:
+        """Another client of the same app (another program, another run) sends ``requests``
+        now: they count against the burst limit and in ``max_per_10s``, as theirs do."""
+        with self._lock:
+            now = self.now_ms()
+            self._trim(self._hits, now, WINDOW_MS)
+            self._trim(self._seen, now, WINDOW_MS)
+            self._hits.extend([now] * requests)
+            self._seen.extend([now] * requests)
+            self.max_per_10s = max(self.max_per_10s, len(self._seen))
 
     def throttle(
         self,
@@ -801,10 +833,13 @@ class HubSpotEmulator:
         times: int | None = 1,
         path_contains: str | None = None,
         after: int = 0,
+        when: Literal["before", "after"] = "before",
     ) -> None:
         """Answer the next ``times`` matching requests (None: until :meth:`clear_faults`) with
-        ``status`` in HubSpot's error shape, after letting ``after`` of them through."""
-        self._add_fault(_Fault("fail", times, path_contains, after, status))
+        ``status`` in HubSpot's error shape, after letting ``after`` of them through:
+        ``"before"`` does nothing else; ``"after"`` carries the request out first (a write
+        happens, then the 5xx, as when a gateway times out on a slow batch)."""
+        self._add_fault(_Fault("fail", times, path_contains, after, status, when=when))
 
     def drop(
         self,
@@ -1698,12 +1733,12 @@ class HubSpotEmulator:
         with self._lock:
             matchers = [[self._matcher(f) for f in g["filters"]] for g in groups]
             sort_key = self._sort_key(sorts[0] if sorts else None)
-            horizon = self.now_ms() - self._search_lag_ms
+            now = self.now_ms()
             found = [
                 c
                 for c in self._contacts.values()
                 if not c.archived
-                and (self._search_lag_ms == 0 or c.updated_ms <= horizon)
+                and c.updated_ms <= now - self._late_ms.get(c.id, self._search_lag_ms)
                 and (not matchers or any(all(m(c) for m in g) for g in matchers))
                 and (not query or self._matches_query(c, str(query)))
             ]
@@ -1738,11 +1773,13 @@ class HubSpotEmulator:
 
         def key(c: _Contact) -> tuple[Any, ...]:
             raw = c.values.get(prop.name)
-            # Records without a value sort last either way (guess); ties go by id.
+            # Records without a value sort last either way (guess). HubSpot documents no order
+            # for equal values: here a fixed shuffle of the ids, never id order, so a client
+            # that pages through ties has to sort by hs_object_id for an order of its own.
             present = raw is not None
             value = self._stored_value(prop, raw) if raw is not None else 0
             rank = (present, value) if descending else (not present, value)
-            return (*rank, -c.id if descending else c.id)
+            return (*rank, -_shuffled(c.id) if descending else _shuffled(c.id))
 
         return key, descending
 
@@ -2153,12 +2190,14 @@ class HubSpotEmulator:
             )
             if throttled is not None:
                 raise throttled
-            if fault is not None and fault.kind != "drop":
+            if fault is not None and fault.kind != "drop" and fault.when == "before":
                 raise self._fault_error(fault)
             if method in WRITE_METHODS and not path.endswith(READ_ONLY_POSTS):
                 self._write_hook(method, path)
             ids = {k: unquote(v) for k, v in ids.items()}
             reply: _Reply = getattr(self, handler)(_Call(method, path, ids, query, body))
+            if fault is not None and fault.kind != "drop":
+                raise self._fault_error(fault)  # carried out, then refused all the same
         except HubSpotError as error:
             reply = _Reply(error.status, error.body(), dict(error.headers))
         except Exception as exc:
@@ -2166,6 +2205,8 @@ class HubSpotEmulator:
             error = HubSpotError(500, f"Emulator bug: {exc!r}", "INTERNAL_ERROR")
             reply = _Reply(500, error.body())
         reply.headers = {**rate_headers, **reply.headers}
+        if self._latency:
+            self.advance(self._latency)
         return reply
 
 

@@ -434,6 +434,81 @@ def test_search_on_lastmodifieddate_with_sort_and_paging(
     assert error_of(api.post(SEARCH, json={"filterGroups": [{"filters": [flt] * 7}]}), 400)
 
 
+def test_equal_sort_values_come_in_no_id_order_unless_sorted_by_record_id(
+    emulator: HubSpotEmulator, api: httpx.Client
+) -> None:
+    ids = [emulator.add_contact({"email": f"p{n}@example.org"}) for n in range(8)]
+    stamp = str(emulator.now_ms())  # one lastmodifieddate for all eight (the clock stands still)
+
+    def search(sort: str, *filters: dict[str, Any]) -> list[str]:
+        body = {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "lastmodifieddate", "operator": "EQ", "value": stamp},
+                        *filters,
+                    ]
+                }
+            ],
+            "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+            "limit": 200,
+        }
+        return [r["id"] for r in api.post(SEARCH, json=body).json()["results"]]
+
+    ties = search("lastmodifieddate")
+    assert sorted(ties) == sorted(ids) and ties != ids  # HubSpot documents no order for ties
+    assert search("lastmodifieddate") == ties  # but it is the same each time
+    assert search("hs_object_id") == ids
+    after = {"propertyName": "hs_object_id", "operator": "GT", "value": ids[3]}
+    assert search("hs_object_id", after) == ids[4:]
+
+
+def test_one_contact_can_lag_in_search_longer_than_the_rest(
+    emulator: HubSpotEmulator, api: httpx.Client
+) -> None:
+    ann = emulator.add_contact({"email": "ann@example.org"})
+    bob = emulator.add_contact({"email": "bob@example.org"})
+    emulator.search_lag(5)
+    emulator.search_lag(90, contact_id=ann)
+    emulator.advance(10)
+    emulator.edit_contact(ann, {"jobtitle": "CEO"})
+    emulator.edit_contact(bob, {"jobtitle": "CTO"})
+
+    def found() -> list[str]:
+        return [r["id"] for r in api.post(SEARCH, json={}).json()["results"]]
+
+    assert found() == []
+    emulator.advance(6)
+    assert found() == [bob]
+    emulator.advance(85)
+    assert found() == [ann, bob]
+
+
+def test_a_fault_after_the_write_and_a_slow_answer(
+    emulator: HubSpotEmulator, api: httpx.Client
+) -> None:
+    emulator.fail(502, path_contains="/batch/create", when="after")
+    body = {"inputs": [{"properties": {"email": "ann@example.org"}}]}
+    assert error_of(api.post(CONTACTS + "/batch/create", json=body), 502)
+    assert [c["properties"]["email"] for c in emulator.contacts()] == ["ann@example.org"]
+    emulator.latency(0.25)
+    before = emulator.now_ms()
+    api.get(CONTACTS)
+    assert emulator.now_ms() - before == 250
+
+
+def test_another_client_of_the_app_spends_the_same_window(
+    emulator: HubSpotEmulator, api: httpx.Client
+) -> None:
+    emulator.other_client(60)
+    assert api.get(CONTACTS).headers["X-HubSpot-RateLimit-Remaining"] == "39"
+    emulator.rate_limits()
+    for _ in range(39):
+        assert api.get(CONTACTS).status_code == 200
+    assert error_of(api.get(CONTACTS), 429)["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert emulator.max_per_10s == 101
+
+
 def test_search_rate_limit(emulator: HubSpotEmulator, api: httpx.Client) -> None:
     emulator.rate_limits()
     for _ in range(5):

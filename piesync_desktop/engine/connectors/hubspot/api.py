@@ -8,11 +8,14 @@ Enterprise) and its CRM search to 5 requests a second, and says so only with a 4
 no Retry-After. So a :class:`RateLimiter` (one a connector) spends at most 90% of the burst
 limit (learnt from the X-HubSpot-RateLimit-Max and -Interval-Milliseconds headers; 100 per 10 s
 until a response says otherwise) and at most four searches a second; every response's
-X-HubSpot-RateLimit-Remaining says what other runs and other clients of the app left of the
-window, and a window nearly spent is waited out. A 429 all the same waits the window out (10
-seconds, or one for the search's per-second limit, or a Retry-After if one came) and tries again a
-few times, then the run stops with :class:`Throttled`; the daily limit stops it at once. A 5xx
-backs off exponentially, then :class:`TransientError`; a dropped connection is a
+X-HubSpot-RateLimit-Remaining says how much of the window is spent, and what our own requests in
+it do not explain (other runs, other clients of the app) is theirs, left to them until it has
+surely left the window. A 429 all the same waits the window out (10 seconds, or one for the
+search's per-second limit, or a Retry-After if one came) and tries again a few times, then the
+run stops with :class:`Throttled`; the daily limit stops it at once. A 5xx backs off
+exponentially, then :class:`TransientError`, except for a request that may create something
+(HubSpot may have carried it out before answering 5xx): that one is a :class:`TransientError` at
+once. A dropped connection is a
 :func:`~piesync_desktop.engine.connectors.http.transport_error` at once. Either way nothing is
 half-done: the engine's journal and the next run's delta pick up where it stopped.
 """
@@ -72,6 +75,9 @@ class RateLimiter:
         self._hits: deque[float] = deque()
         self._searches: deque[float] = deque()
         self._blocked_until = 0.0
+        self._others = 0  # requests of other clients in the window, as the last answer showed
+        self._others_until = 0.0  # ... which have all left the window by then
+        self._last = 0.0  # when the last request was let through
         self._lock = threading.Lock()
 
     @property
@@ -79,8 +85,9 @@ class RateLimiter:
         """Requests this limiter lets through per window."""
         return max(1, int(self.limit * (1 - MARGIN)))
 
-    def acquire(self, search: bool = False) -> None:
-        """Wait until one more request (a search, if ``search``) keeps within the limits."""
+    def acquire(self, search: bool = False) -> float:
+        """Wait until one more request (a search, if ``search``) keeps within the limits; the
+        moment it is let through."""
         with self._lock:
             while True:
                 now = self.clock()
@@ -88,34 +95,45 @@ class RateLimiter:
                     self._hits.popleft()
                 while self._searches and self._searches[0] <= now - 1.0:
                     self._searches.popleft()
+                others = self._others if now < self._others_until else 0
                 wait = self._blocked_until - now
-                if len(self._hits) >= self.budget:
-                    wait = max(wait, self._hits[0] + self.interval - now)
+                over = len(self._hits) + others - self.budget
+                if over >= 0:
+                    # Until enough of ours leave the window, or theirs have surely left it.
+                    ours = self._hits[over] + self.interval if over < len(self._hits) else None
+                    theirs = self._others_until if others else None
+                    wait = max(wait, min(t for t in (ours, theirs) if t is not None) - now)
                 if search and len(self._searches) >= SEARCH_PER_SECOND:
                     wait = max(wait, self._searches[0] + 1.0 - now)
                 if wait <= 0:
                     self._hits.append(now)
                     if search:
                         self._searches.append(now)
-                    return
+                    self._last = now
+                    return now
                 self.waited += wait
                 self.sleep(wait)
 
-    def learn(self, headers: Mapping[str, str]) -> None:
+    def learn(self, headers: Mapping[str, str], sent: float | None = None) -> None:
         """Take the tier's limit from a response's X-HubSpot-RateLimit headers (searches carry
-        none); a window another client used up is waited out."""
+        none), and from X-HubSpot-RateLimit-Remaining what other clients of the app (another
+        run, another program) spent of the window: what our own requests since ``sent`` minus
+        a window (the moment the request was let through) do not explain. That much less is
+        ours until their requests have left the window."""
         limit = headers.get("x-hubspot-ratelimit-max", "")
         interval = headers.get("x-hubspot-ratelimit-interval-milliseconds", "")
+        remaining = headers.get("x-hubspot-ratelimit-remaining", "").strip()
         with self._lock:
             if limit.isdigit() and int(limit) > 0:
                 self.limit = int(limit)
             if interval.isdigit() and int(interval) > 0:
                 self.interval = int(interval) / 1000
-        remaining = headers.get("x-hubspot-ratelimit-remaining", "").strip()
-        if remaining.isdigit() and int(remaining) <= self.limit - self.budget:
-            # Spent by others too (another run, another program with the same app): what is
-            # left is their margin, not ours.
-            self.pause(self.interval)
+            if not remaining.isdigit():
+                return
+            at = self._last if sent is None else sent
+            ours = sum(1 for hit in self._hits if at - self.interval < hit <= at)
+            self._others = max(0, self.limit - int(remaining) - ours)
+            self._others_until = at + self.interval
 
     def pause(self, seconds: float) -> None:
         """Let no request through for ``seconds`` from now."""
@@ -242,12 +260,15 @@ class HubSpotApi:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         search: bool = False,
+        repeatable: bool = True,
     ) -> dict[str, Any]:
         """One request to ``path`` under the base; a refusal raises :class:`HubSpotApiError`,
         :class:`AuthExpired`, :class:`Throttled` or :class:`TransientError` in the person's
-        words (``what`` says what we were doing)."""
+        words (``what`` says what we were doing). A request that is not ``repeatable`` (a
+        create: HubSpot may have carried it out before its 5xx) is sent again only after a
+        429, which HubSpot answers without carrying the request out."""
         url = self.base_url + path
-        response = self._send(method, url, params, body, search, what)
+        response = self._send(method, url, params, body, search, repeatable)
         data = _json(response)
         if response.status_code >= 400:
             raise self._error(response, data, what)
@@ -265,12 +286,12 @@ class HubSpotApi:
         params: Mapping[str, Any] | None,
         body: Any,
         search: bool,
-        what: str,
+        repeatable: bool,
     ) -> httpx.Response:
         delay = BACKOFF_SECONDS
         throttles = failures = 0
         while True:
-            self.limiter.acquire(search)
+            sent = self.limiter.acquire(search)
             self.requests += 1
             try:
                 response = self._http().request(
@@ -282,7 +303,7 @@ class HubSpotApi:
                 )
             except httpx.TransportError as exc:
                 raise transport_error(exc, url, self._settings) from exc
-            self.limiter.learn(response.headers)
+            self.limiter.learn(response.headers, sent)
             status = response.status_code
             if status == 429:
                 self.throttled += 1
@@ -301,7 +322,7 @@ class HubSpotApi:
                 throttles += 1
                 self.limiter.pause(wait)
                 continue
-            if status >= 500 and failures < BACKOFF_TRIES - 1:
+            if status >= 500 and repeatable and failures < BACKOFF_TRIES - 1:
                 failures += 1
                 self.limiter.pause(delay)
                 delay *= 2

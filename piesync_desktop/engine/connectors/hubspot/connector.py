@@ -5,29 +5,36 @@ values :mod:`.properties`'.
 
 Reading. The first run lists every contact (``GET /crm/v3/objects/contacts``, 100 a page; for a
 list, its members read in batches). Later runs ask CRM search for the contacts whose
-``lastmodifieddate`` is at or after the cursor's high-water mark minus a minute (search results
-lag writes by seconds), sorted ascending, 200 a page. Each page asks again from the last value
+``lastmodifieddate`` is at or after the cursor's high-water mark minus 15 minutes (search results
+lag writes, by seconds as a rule but longer for a contact now and then, and not in
+lastmodifieddate order), sorted ascending, 200 a page. Each page asks again from the last value
 seen (a key set), so a contact changed while we page only moves further on and none is skipped;
-only a page of equal timestamps pages by offset, and if that would pass search's cap of 10,000
-results the run lists everything instead. The cursor keeps each contact's ``lastmodifieddate``,
-as the Google connector keeps etags: a contact that comes back with the value the cursor holds
-(our own writes among them) is no change. The high-water mark comes from HubSpot's own
-timestamps only (the newest one a search showed), never from this machine's clock. Deleted
-(archived) contacts come from the archived listing; a full listing also finds them by absence.
+a whole page of one value (an import, a bulk edit) is paged through by record id (``EQ`` that
+value, ``hs_object_id`` ``GT`` the last id, sorted by it: HubSpot gives ties in no documented
+order, and an offset into them skips one whenever another leaves them), then the search goes on
+past it. No query pages by offset, so search's cap of 10,000 results of one query is never met.
+The cursor keeps each contact's ``lastmodifieddate``, as the Google connector keeps etags: a
+contact that comes back with the value the cursor holds (our own writes among them) is no
+change. The high-water mark comes from HubSpot's own timestamps only (the newest one a search
+showed), never from this machine's clock. Deleted (archived) contacts come from the archived
+listing, read only when search's count of all contacts is not the number the cursor knows.
 
 Lists are the tags: the portal's static (MANUAL or SNAPSHOT) contact lists by name; active
 (DYNAMIC) lists are HubSpot's to fill and are not tags. Members are read per list (250 a page)
 and kept in the cursor; a run reads the lists' definitions (one request) and the members only of
 lists whose ``updatedAt`` or size moved, and of all of them once a day in case HubSpot moved
-neither. A contact that joined or left a list is a change. Lists the engine needs ('PieSync
-Trash', 'PieSync Unsubscribes', any other tag) are made when first needed. A ``LIST`` location
-syncs that list's members only (the list is not a tag of theirs); contacts created there join it.
+neither. A list the lists search leaves out is asked for by id before its members count as gone.
+A contact that joined or left a list is a change. Lists the engine needs ('PieSync Trash',
+'PieSync Unsubscribes', any other tag) are made when first needed; one HubSpot will not make
+fails the contacts that need it, in HubSpot's words, and nothing else. A ``LIST`` location syncs
+that list's members only; the list is a tag of every one of them (as the Google connector
+reports its group), so a category of that name in the other app stays, and contacts created
+there join it.
 
 A run in which nothing changed costs four requests: the property definitions (the schema, which
-also proves the token), one search, the lists' definitions, and one page of the archived listing
-(one more per 100 contacts archived in the last 90 days, which is as long as HubSpot keeps them).
-The run after one that wrote N contacts pages through them once more (N/200 searches), skipping
-them.
+also proves the token), one search, the lists' definitions, and a search counting the contacts
+(the archived listing, 100 a page, only when the count says some went). The run after one that
+wrote N contacts pages through them once more (N/200 searches), skipping them.
 
 Writing. Creates go 100 a call with multi-status errors (each input's ``objectWriteTraceId`` is
 its create key), so a contact HubSpot refuses fails alone, with HubSpot's words; updates go 100 a
@@ -42,13 +49,21 @@ connector if asked.
 Creates never happen twice. The create key goes into a hidden custom contact property,
 ``piesync_create_key``, made once per portal (with ``piesync_overflow``, see :mod:`.properties`)
 when the first write needs it: a create a crash left unlinked comes back in the next run's search
-carrying its key, and the engine links it instead of creating it again. HubSpot also refuses a
-second contact with the same email (409 "Contact already exists. Existing ID: N"); the existing
-contact is then read. Carrying the same create key, it is this very create sent again, and is
-adopted. Unknown to this connection (outside its list, or too new for the search), it is the same
-person, and the create becomes an update of it (HubSpot's own upsert by email), joining the list.
-Known to the connection already, the create fails with that reason: HubSpot keeps one contact per
-email address.
+carrying its key, and the engine links it instead of creating it again. So a batch create is
+never sent again after a 5xx or a dropped connection (HubSpot may have carried it out): the run
+stops, and the next one links what was made. Once contacts are made nothing raises: a list
+membership HubSpot refuses them is kept in the cursor, reported as theirs, asked for again by the
+next run, and noted (Health) while HubSpot still refuses it.
+
+HubSpot also refuses a second contact with the same email (409 "Contact already exists.
+Existing ID: N"); the existing contact is then read, and never written over unless it carries
+this create's own key (the very create, carried out before its answer was lost: adopted). One
+outside the connection's list joins the list (its membership only) and the create fails saying
+so; one made since this sync began (too new for the search) fails the create likewise; either
+way the next run reads it, and the engine pairs the two (Avoid Duplicates) as contacts meeting
+for the first time, merging their values. One the connection knows already, or one this sync
+made for another contact, fails the create with that reason: HubSpot keeps one contact per email
+address.
 """
 
 from __future__ import annotations
@@ -91,6 +106,7 @@ from piesync_desktop.engine.model import (
     NewRecord,
     ReadFailure,
     Record,
+    RecordNote,
     RecordUpdate,
     WriteResult,
 )
@@ -98,8 +114,10 @@ from piesync_desktop.engine.model import (
 CURSOR_VERSION = 1
 BATCH = 100  # HubSpot's limit of inputs in a batch call, and of a listing page
 SEARCH_PAGE = 200  # CRM search's largest page
-SEARCH_CAP = 10_000  # CRM search shows at most this many results of one query
-SEARCH_MARGIN_MS = 60_000  # search results lag writes by seconds: ask again from a minute back
+# Search results lag writes, by seconds as a rule, longer for a contact now and then (and not in
+# lastmodifieddate order): ask again from 15 minutes back. Contacts the cursor holds with the
+# same lastmodifieddate are skipped, so it costs a page more after a busy quarter of an hour.
+SEARCH_MARGIN_MS = 15 * 60_000
 MEMBERSHIP_PAGE = 250
 LISTS_PAGE = 500
 MEMBERS_REFRESH_SECONDS = 24 * 3600  # read every list's members again at least this often
@@ -159,11 +177,7 @@ class _Refused:
 
 
 class _ListProblem(Exception):
-    """A tag that cannot be a static list (its name is an active list's)."""
-
-
-class _SearchCapped(Exception):
-    """The search would pass its 10,000 results: list everything instead."""
+    """A tag that cannot be a static list (an active list's name, or one HubSpot refused)."""
 
 
 def portal_of(
@@ -233,6 +247,12 @@ class HubSpotContacts:
         self._lists_loaded = False
         self._refreshed = 0.0  # when every list's members were last read (time.time())
         self._scope_id: str | None = None
+        # Memberships HubSpot refused for contacts we created (id -> list id -> its words),
+        # asked for again by the next run and reported as the contacts' until then.
+        self._owed: dict[str, dict[str, str]] = {}
+        self._recheck: set[str] = set()  # contacts the next run reads whatever search says
+        self._refused_lists: dict[str, str] = {}  # casefolded tag -> why HubSpot made no list
+        self._made: set[str] = set()  # create keys of the contacts this connector made
 
     # ------------------------------------------------------------------ protocol
 
@@ -302,7 +322,8 @@ class HubSpotContacts:
         known = self._known(cursor)
         if not known:
             self._seen, self._lists, self._lists_loaded, self._mark = {}, {}, False, 0
-            return self._full(None)
+            self._owed, self._recheck = {}, set()
+            return self._full()
         self._restore(known)
         return self._delta()
 
@@ -356,6 +377,7 @@ class HubSpotContacts:
                 continue
             for cid in chunk:
                 self._seen.pop(cid, None)
+                self._owed.pop(cid, None)
                 for info in self._lists.values():
                     (info.members or set()).discard(cid)
                 results[cid] = WriteResult(cid, cid)
@@ -371,6 +393,8 @@ class HubSpotContacts:
             "seen": dict(self._seen),
             "lists": {lid: info.to_json() for lid, info in self._lists.items()},
             "refreshed": self._refreshed,
+            "owed": {cid: dict(lists) for cid, lists in self._owed.items() if lists},
+            "recheck": sorted(self._recheck, key=_id_order),
         }
 
     # ------------------------------------------------------------------ state
@@ -395,6 +419,12 @@ class HubSpotContacts:
         self._lists_loaded = True
         self._refreshed = float(known.get("refreshed") or 0.0)
         self._scope_id = known.get("scope") or None
+        self._owed = {
+            str(cid): {str(lid): str(words) for lid, words in lists.items()}
+            for cid, lists in (known.get("owed") or {}).items()
+            if isinstance(lists, dict)
+        }
+        self._recheck = {str(cid) for cid in known.get("recheck") or ()}
 
     def _token_now(self) -> str:
         if self._token is None:
@@ -443,7 +473,9 @@ class HubSpotContacts:
         if self._scope_id is None:
             return True
         scope = self._lists.get(self._scope_id)
-        return scope is not None and cid in (scope.members or ())
+        if scope is not None and cid in (scope.members or ()):
+            return True
+        return self._scope_id in self._owed.get(cid, {})  # made by us, its membership owed
 
     def _gone_words(self) -> str:
         if self.where.list_name:
@@ -459,10 +491,13 @@ class HubSpotContacts:
         values = contact.get("properties") or {}
         schema = self._schema_now()
         fields = schema.restored(schema.fields_of(values), properties.kept_of(values.get(OVERFLOW)))
+        # The location's own list is a tag too (as Google's connector reports its group), so a
+        # category of that name in the other app is never taken for one removed here.
+        owed = self._owed.get(cid, {})
         tags = frozenset(
             info.name
             for lid, info in self._lists.items()
-            if lid != self._scope_id and cid in (info.members or ())
+            if cid in (info.members or ()) or lid in owed
         )
         return Record(
             cid,
@@ -475,13 +510,10 @@ class HubSpotContacts:
 
     # ------------------------------------------------------------------ reading
 
-    def _full(self, before: dict[str, int] | None, moved: set[str] | None = None) -> Changes:
-        """Every contact in scope. With ``before`` (the cursor's view, when a delta could not be
-        had: the lists are then read already, ``moved`` their changes), only what changed is
-        returned, and those it knew that are not listed are deleted."""
+    def _full(self) -> Changes:
+        """Every contact in scope (a first run)."""
         mark = self._newest()
-        if before is None:
-            self._load_lists(members=True)
+        self._load_lists(members=True)
         self._resolve_scope()
         if self._scope_id is not None:
             scope = self._lists[self._scope_id]
@@ -492,25 +524,18 @@ class HubSpotContacts:
         self._seen = {}
         records = []
         for contact in listed:
-            cid = str(contact["id"])
             self._enter(contact)
-            if before is None or before.get(cid) != self._seen[cid] or cid in (moved or ()):
-                records.append(self._record(contact))
-        result = Changes(records=records, total=len(self._seen))
-        if before is not None:
-            result.deleted = sorted(set(before) - set(self._seen), key=_id_order)
+            records.append(self._record(contact))
         self._mark = mark
-        return result
+        return Changes(records=records, total=len(self._seen))
 
     def _delta(self) -> Changes:
         before = dict(self._seen)
         everything = time.time() - self._refreshed > MEMBERS_REFRESH_SECONDS
         moved = self._load_lists(members=True, everything=everything)
         self._resolve_scope()
-        try:
-            searched, newest = self._search_since(self._mark - SEARCH_MARGIN_MS)
-        except _SearchCapped:
-            return self._full(before, moved)
+        notes = self._settle_owed()
+        searched, newest = self._search_since(self._mark - SEARCH_MARGIN_MS)
         records: dict[str, Record] = {}
         for contact in searched:
             cid = str(contact["id"])
@@ -520,8 +545,13 @@ class HubSpotContacts:
                 continue  # unchanged since the cursor (our own writes included)
             self._enter(contact)
             records[cid] = self._record(contact)
-        # Contacts that joined or left a list (or the scope) without changing themselves.
-        wanted = sorted((c for c in moved if c not in records and self._in_scope(c)), key=_id_order)
+        # Contacts that joined or left a list (or the scope) without changing themselves, and
+        # those a create met that the search may not show yet.
+        wanted = sorted(
+            (c for c in moved | self._recheck if c not in records and self._in_scope(c)),
+            key=_id_order,
+        )
+        self._recheck = set()
         found = self._batch_read(wanted)
         for cid in wanted:
             if cid in found:
@@ -529,61 +559,93 @@ class HubSpotContacts:
                 records[cid] = self._record(found[cid])
         deleted = {cid for cid in self._seen if not self._in_scope(cid)}
         deleted |= {cid for cid in wanted if cid not in found and cid in self._seen}
-        deleted |= self._archived() & self._seen.keys()
+        for cid in deleted:
+            self._seen.pop(cid, None)
+        if self._scope_id is not None or self._live_count() != len(self._seen):
+            deleted |= self._archived() & self._seen.keys()
         for cid in deleted:
             self._seen.pop(cid, None)
             records.pop(cid, None)
+            self._owed.pop(cid, None)
         self._mark = max(self._mark, newest)
         return Changes(
             records=[records[cid] for cid in sorted(records, key=_id_order)],
             deleted=sorted(deleted & before.keys(), key=_id_order),
+            notes=notes,
             total=len(self._seen),
         )
 
     def _search_since(self, since: int) -> tuple[list[dict[str, Any]], int]:
-        """Contacts whose lastmodifieddate is at or after ``since``, and the newest such value."""
+        """Contacts whose lastmodifieddate is at or after ``since``, and the newest such value.
+
+        Each page asks again from the last value seen, so a contact changed while we page only
+        moves further on. A whole page of one value (an import, a bulk edit) is paged through
+        by record id instead (HubSpot orders equal values in no documented way, and an offset
+        into them skips one whenever another leaves them), then the search goes on past it."""
         bound = max(0, since)
         newest = 0
-        after = 0
         found: dict[str, dict[str, Any]] = {}
         names = self._schema_now().names()
         while True:
-            body: dict[str, Any] = {
-                "filterGroups": [
-                    {
-                        "filters": [
-                            {
-                                "propertyName": "lastmodifieddate",
-                                "operator": "GTE",
-                                "value": str(bound),
-                            }
-                        ]
-                    }
-                ],
-                "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-                "properties": names,
-                "limit": SEARCH_PAGE,
-            }
-            if after:
-                body["after"] = str(after)
-            answer = self.api.call(
-                "POST", CONTACTS + "/search", body=body, what="searching changed contacts",
-                search=True,
-            )  # fmt: skip
+            answer = self._search(
+                [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(bound)}],
+                "lastmodifieddate",
+                names,
+            )
             results = [r for r in answer.get("results", ()) if isinstance(r, dict)]
             for contact in results:
                 found[str(contact["id"])] = contact
                 newest = max(newest, _lmd(contact))
-            following = ((answer.get("paging") or {}).get("next") or {}).get("after")
-            if not following or not results:
+            if not _following(answer) or not results:
                 return list(found.values()), newest
             last = _lmd(results[-1])
-            if last > bound:  # ask again from the last value: stable while contacts change
-                bound, after = last, 0
-                continue
-            after = int(following)  # a page of one timestamp: page through it by offset
-            if after >= SEARCH_CAP:
-                raise _SearchCapped
+            if last <= bound:
+                for contact in self._search_tie(bound, names):
+                    found[str(contact["id"])] = contact
+                last = bound + 1
+            bound = last
+
+    def _search_tie(self, stamp: int, names: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """The contacts whose lastmodifieddate is ``stamp``, by record id."""
+        after = ""
+        while True:
+            filters = [{"propertyName": "lastmodifieddate", "operator": "EQ", "value": str(stamp)}]
+            if after:
+                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": after})
+            answer = self._search(filters, "hs_object_id", names)
+            results = [r for r in answer.get("results", ()) if isinstance(r, dict)]
+            yield from results
+            if not _following(answer) or not results:
+                return
+            after = str(results[-1]["id"])
+
+    def _search(
+        self, filters: list[dict[str, Any]], sort: str, names: Sequence[str]
+    ) -> dict[str, Any]:
+        return self.api.call(
+            "POST",
+            CONTACTS + "/search",
+            body={
+                "filterGroups": [{"filters": filters}],
+                "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+                "properties": list(names),
+                "limit": SEARCH_PAGE,
+            },
+            what="searching changed contacts",
+            search=True,
+        )
+
+    def _live_count(self) -> int | None:
+        """How many contacts the portal holds (search's total of everything), or None."""
+        answer = self.api.call(
+            "POST",
+            CONTACTS + "/search",
+            body={"properties": ["hs_object_id"], "limit": 1},
+            what="counting contacts",
+            search=True,
+        )
+        total = answer.get("total")
+        return total if isinstance(total, int) else None
 
     def _newest(self) -> int:
         """The newest lastmodifieddate search shows now (where the next delta starts from)."""
@@ -663,7 +725,12 @@ class HubSpotContacts:
         moved: set[str] = set()
         fresh: dict[str, ContactList] = {}
         others: dict[str, ContactList] = {}
-        for info in self._search_lists():
+        found = list(self._search_lists())
+        listed = {info.id for info in found}
+        # A list the search leaves out may only be missing from its index for a while: asked
+        # for by id before its members count as gone.
+        found += [info for lid in self._lists if lid not in listed for info in self._confirm(lid)]
+        for info in found:
             if not info.static:
                 others[info.name.casefold()] = info
                 continue
@@ -695,6 +762,17 @@ class HubSpotContacts:
             if everything:
                 self._refreshed = time.time()
         return moved
+
+    def _confirm(self, list_id: str) -> list[ContactList]:
+        """The list ``list_id`` as HubSpot holds it now ([] if it is gone)."""
+        try:
+            answer = self.api.call("GET", f"{LISTS}/{list_id}", what="reading a list")
+        except HubSpotApiError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        info = _contact_list(answer.get("list") or {})
+        return [info] if info.id == list_id else []
 
     def _search_lists(self) -> Iterator[ContactList]:
         offset = 0
@@ -764,13 +842,27 @@ class HubSpotContacts:
         )
 
     def _list_id(self, name: str) -> str:
-        """The static list that is the tag ``name``, made if there is none yet."""
+        """The static list that is the tag ``name``, made if there is none yet; a list HubSpot
+        will not make (or an active list of that name) is a :class:`_ListProblem` of the
+        contacts that need it, said once a run."""
         wanted = name.casefold()
         for lid, info in self._lists.items():
             if info.name.casefold() == wanted:
                 return lid
         if wanted in self._others:
             raise _ListProblem(self._clash(name))
+        if wanted in self._refused_lists:
+            raise _ListProblem(self._refused_lists[wanted])
+        try:
+            info = self._make_list(name)
+        except HubSpotApiError as exc:
+            problem = f"HubSpot refused to make the list '{name}': {exc.words}"
+            self._refused_lists[wanted] = problem
+            raise _ListProblem(problem) from exc
+        self._lists[info.id] = info
+        return info.id
+
+    def _make_list(self, name: str) -> ContactList:
         try:
             answer = self.api.call(
                 "POST",
@@ -778,8 +870,6 @@ class HubSpotContacts:
                 body={"name": name, "objectTypeId": CONTACT_TYPE, "processingType": "MANUAL"},
                 what=f"making the list '{name}'",
             )
-            info = _contact_list(answer.get("list") or {})
-            info.members = set()
         except HubSpotApiError as exc:
             if exc.status != 409 and "DUPLICATE" not in exc.sub_category.upper():
                 raise
@@ -791,11 +881,13 @@ class HubSpotContacts:
             )
             info = _contact_list(existing.get("list") or {})
             if not info.static:
-                self._others[wanted] = info
+                self._others[name.casefold()] = info
                 raise _ListProblem(self._clash(name)) from exc
             info.members = self._members_of(info.id)
-        self._lists[info.id] = info
-        return info.id
+            return info
+        info = _contact_list(answer.get("list") or {})
+        info.members = set()
+        return info
 
     def _clash(self, name: str) -> str:
         return (
@@ -803,24 +895,80 @@ class HubSpotContacts:
             "list there. Rename one of them."
         )
 
-    def _change_members(self, changes: Mapping[tuple[str, str], list[str]]) -> None:
-        """``(list id, "add" or "remove")`` -> record ids."""
+    def _change_members(
+        self,
+        changes: Mapping[tuple[str, str], list[str]],
+        *,
+        keep_going: bool = False,
+        record: bool = True,
+    ) -> dict[tuple[str, str], str]:
+        """``(list id, "add" or "remove")`` -> record ids; what HubSpot refused, by (record id,
+        list id), in its words (:data:`GONE` for a contact it says does not exist). With
+        ``keep_going`` nothing raises (a problem reaching HubSpot is every unsent change's
+        problem); without ``record`` the members kept here are left as they were, so the next
+        run sees the change."""
+        problems: dict[tuple[str, str], str] = {}
+        stopped = ""
         for (lid, verb), ids in changes.items():
             name = self._lists[lid].name
+            doing = "adding it to" if verb == "add" else "removing it from"
+            plural = "adding contacts to" if verb == "add" else "removing contacts from"
             for chunk in batched(sorted(set(ids), key=_id_order), BATCH):
-                self.api.call(
-                    "PUT",
-                    f"{LISTS}/{lid}/memberships/{verb}",
-                    body=list(chunk),
-                    what=f"{'adding contacts to' if verb == 'add' else 'removing contacts from'} "
-                    f"the list '{name}'",
-                )
+                if stopped:
+                    problems.update({(cid, lid): stopped for cid in chunk})
+                    continue
+                try:
+                    answer = self.api.call(
+                        "PUT",
+                        f"{LISTS}/{lid}/memberships/{verb}",
+                        body=list(chunk),
+                        what=f"{plural} the list '{name}'",
+                    )
+                except HubSpotApiError as exc:
+                    words = f"HubSpot refused {doing} the list '{name}': {exc.words}"
+                    problems.update({(cid, lid): words for cid in chunk})
+                    continue
+                except ConnectorError as exc:
+                    if not keep_going:
+                        raise
+                    stopped = exc.message
+                    problems.update({(cid, lid): stopped for cid in chunk})
+                    continue
+                missing = {str(m) for m in answer.get("recordIdsMissing") or ()}
+                problems.update({(cid, lid): GONE for cid in chunk if cid in missing})
                 members = self._lists[lid].members
-                if members is not None:
+                done = [cid for cid in chunk if cid not in missing]
+                if record and members is not None:
                     if verb == "add":
-                        members.update(chunk)
+                        members.update(done)
                     else:
-                        members.difference_update(chunk)
+                        members.difference_update(done)
+        return problems
+
+    def _settle_owed(self) -> list[RecordNote]:
+        """Ask again for the memberships HubSpot refused contacts we created; a note for each
+        contact HubSpot still refuses."""
+        changes: dict[tuple[str, str], list[str]] = {}
+        for cid, lists in self._owed.items():
+            for lid in list(lists):
+                info = self._lists.get(lid)
+                if info is None or cid in (info.members or ()):
+                    del lists[lid]  # the list is gone, or the contact joined it meanwhile
+                else:
+                    changes.setdefault((lid, "add"), []).append(cid)
+        problems = self._change_members(changes, keep_going=True)
+        for (lid, _), ids in changes.items():
+            for cid in ids:
+                words = problems.get((cid, lid))
+                if words is None or words == GONE:
+                    self._owed[cid].pop(lid, None)
+                else:
+                    self._owed[cid][lid] = words
+        self._owed = {cid: lists for cid, lists in self._owed.items() if lists}
+        return [
+            RecordNote(cid, "; ".join(lists.values()) + "; the next sync asks again.")
+            for cid, lists in sorted(self._owed.items())
+        ]
 
     # ------------------------------------------------------------------ writing
 
@@ -849,16 +997,21 @@ class HubSpotContacts:
             for key, outcome in outcomes.items()
             if isinstance(outcome, _Refused) and outcome.existing
         }
-        outcomes.update(self._adopt(duplicates, values))
+        outcomes.update(self._met(duplicates, values))
+        # From here on the contacts exist: nothing may raise, or the next run makes them again.
         members: dict[tuple[str, str], list[str]] = {}
         for key, outcome in outcomes.items():
             if isinstance(outcome, dict):
-                self._enter(outcome)
+                cid = str(outcome["id"])
+                self._made.add(key)
                 for lid in lists_of[key]:
-                    members.setdefault((lid, "add"), []).append(str(outcome["id"]))
-        self._change_members(members)
+                    if cid not in (self._lists[lid].members or ()):
+                        members.setdefault((lid, "add"), []).append(cid)
+        for (cid, lid), words in self._change_members(members, keep_going=True).items():
+            self._owed.setdefault(cid, {})[lid] = words  # asked for again by the next run
         for key, outcome in outcomes.items():
             if isinstance(outcome, dict):
+                self._enter(outcome)
                 cid = str(outcome["id"])
                 results[key] = WriteResult(key, cid, record=self._record(outcome))
             else:
@@ -883,6 +1036,7 @@ class HubSpotContacts:
                     ]
                 },
                 what="saving new contacts",
+                repeatable=False,  # a 5xx may come after the contacts were made
             )
         except HubSpotApiError as exc:
             if exc.status not in (400, 409):
@@ -911,33 +1065,64 @@ class HubSpotContacts:
             out.setdefault(key, _Refused(NO_ANSWER))
         return out
 
-    def _adopt(
+    def _met(
         self, duplicates: Mapping[str, str | None], values: Mapping[str, dict[str, str]]
     ) -> dict[str, dict[str, Any] | _Refused]:
-        """Creates HubSpot refused because a contact has their email (see the module's words)."""
+        """Creates HubSpot refused because a contact has their email address already (409
+        "Existing ID: N"). Only a contact carrying the create's own key is adopted: this very
+        create, carried out before its answer was lost. Any other is never written over: a
+        contact outside the connection's list joins the list (its membership only), and the
+        next sync pairs the two (Avoid Duplicates) as contacts meeting for the first time."""
         if not duplicates:
             return {}
         existing = self._batch_read(str(xid) for xid in duplicates.values())
         out: dict[str, dict[str, Any] | _Refused] = {}
-        upserts: list[tuple[str, str]] = []
+        joining: list[tuple[str, str, str]] = []
         for key, xid in duplicates.items():
             contact = existing.get(str(xid))
             if contact is None:
                 out[key] = _Refused(f"HubSpot says contact {xid} has this email address already")
-            elif (contact.get("properties") or {}).get(CREATE_KEY) == key:
+                continue
+            held = (contact.get("properties") or {}).get(CREATE_KEY) or ""
+            email = str((contact.get("properties") or {}).get("email") or "").strip()
+            email = email or values[key].get("email", "") or "this email address"
+            has = f"HubSpot already has {email} (record {xid})"
+            if held == key:
                 out[key] = contact  # this very create, carried out before its answer was lost
+            elif held and (held in values or held in self._made):
+                out[key] = _Refused(
+                    f"{has}, made by this sync for another contact with the same email address; "
+                    "HubSpot keeps one contact per email address"
+                )
             elif str(xid) in self._seen:
                 out[key] = _Refused(
-                    f"HubSpot already has a contact with this email address (record {xid}) and "
-                    "keeps one contact per email address; turn on Avoid Duplicates to pair the "
-                    "two instead"
+                    f"{has} and keeps one contact per email address; turn on Avoid Duplicates "
+                    "to pair the two instead"
                 )
+            elif self._scope_id is not None and not self._in_scope(str(xid)):
+                joining.append((key, str(xid), has))
             else:
-                upserts.append((key, str(xid)))
-        written = self._send_updates([(xid, dict(values[key])) for key, xid in upserts])
-        for key, xid in upserts:
-            outcome = written.get(xid, _Refused(NO_ANSWER))
-            out[key] = _merged(existing[xid], outcome) if isinstance(outcome, dict) else outcome
+                self._recheck.add(str(xid))
+                out[key] = _Refused(
+                    f"{has}, made since this sync began; the next sync pairs the two"
+                )
+        if joining:
+            assert self._scope_id is not None
+            scope = self._scope_id
+            name = self._lists[scope].name
+            problems = self._change_members(
+                {(scope, "add"): [xid for _, xid, _ in joining]}, keep_going=True, record=False
+            )
+            for key, xid, has in joining:
+                problem = problems.get((xid, scope))
+                if problem:
+                    out[key] = _Refused(f"{has}, outside the list '{name}'; {problem}")
+                else:
+                    self._recheck.add(xid)
+                    out[key] = _Refused(
+                        f"{has}, outside the list '{name}': it was added to the list, and the "
+                        "next sync pairs the two"
+                    )
         return out
 
     def _update_chunk(self, chunk: Sequence[RecordUpdate]) -> dict[str, WriteResult]:
@@ -963,9 +1148,13 @@ class HubSpotContacts:
             contacts[update.id] = contact
             if update.fields:
                 written = schema.properties_of(update.fields, clear=True)
-                before = properties.kept_of((contact.get("properties") or {}).get(OVERFLOW))
+                held = contact.get("properties") or {}
+                stored = held.get(OVERFLOW)
+                # The kept values as merged with the person's edits in HubSpot: written back
+                # with this write, so the property never holds what was merged away.
+                before = schema.settled(held, properties.kept_of(stored))
                 kept = schema.overflow(update.fields, before)
-                if kept != before:
+                if properties.encode_kept(kept) != str(stored or "").strip():
                     written[OVERFLOW] = properties.encode_kept(kept)
                 if written:
                     payloads.append((update.id, written))
@@ -992,10 +1181,14 @@ class HubSpotContacts:
                 if info.name in update.remove_tags and lid != self._scope_id
             ]
             for lid in adds:
-                members.setdefault((lid, "add"), []).append(update.id)
+                if update.id not in (self._lists[lid].members or ()):
+                    members.setdefault((lid, "add"), []).append(update.id)
             for lid in removes:
                 members.setdefault((lid, "remove"), []).append(update.id)
-        self._change_members(members)
+        for (cid, _), words in self._change_members(members).items():
+            if cid not in results:
+                self._enter(contacts[cid])
+                results[cid] = WriteResult(cid, cid, words)
         for update in sendable:
             if update.id not in results:
                 self._enter(contacts[update.id])
@@ -1083,3 +1276,8 @@ def _version(text: str | None) -> int | None:
 
 def _id_order(cid: str) -> tuple[int, str]:
     return (len(cid), cid)
+
+
+def _following(answer: Mapping[str, Any]) -> str:
+    """The paging token of the next page ("" when this one is the last)."""
+    return str(((answer.get("paging") or {}).get("next") or {}).get("after") or "")

@@ -20,10 +20,13 @@ is how it deduplicates), so ``emails`` is required.
 
 A contact holds one work phone, one mobile, one fax and one address; a card can hold more, or a
 home phone. What HubSpot cannot hold as it was written is kept whole in a hidden property of the
-contact (:data:`OVERFLOW`) and read back in place of HubSpot's value for as long as HubSpot still
-holds exactly what was written for that field; a person who edits the field in HubSpot has the
-last word. Without it, the next change of that contact in HubSpot would look like the person
-removed the rest, and the engine would remove it from the card too.
+contact (:data:`OVERFLOW`) and merged back, item by item, with what HubSpot holds: the items in
+HubSpot's slots (the phone, the mobile, the fax, the address) follow HubSpot, so one the person
+edited there takes the new value (and keeps its kind), one they cleared is gone and one they
+added is there; the items HubSpot has no room for stay. Without it, the next change of that
+contact in HubSpot would look like the person removed the rest, and the engine would remove it
+from the card too. The next write of the contact writes the merged value back into the property
+(when HubSpot shows it as it holds it now), so the property never holds what was merged away.
 """
 
 from __future__ import annotations
@@ -254,31 +257,16 @@ class ContactSchema:
         return out
 
     def _phones(self, value: Value) -> dict[str, str]:
-        items = [
-            item for item in _items(value) if isinstance(item.value, str) and item.value.strip()
-        ]
+        items = _items(value)
         out = {name: "" for name in PHONES if name in self.properties}
-        if "phone" in out:
-            for kind in LANDLINE_KINDS:
-                found = next((i for i in items if i.kind == kind), None)
-                if found is not None:
-                    out["phone"] = str(found.value).strip()
-                    break
-        for name, kind in (("mobilephone", "mobile"), ("fax", "fax")):
-            found = next((i for i in items if i.kind == kind), None)
-            if name in out and found is not None:
-                out[name] = str(found.value).strip()
+        for n, name in self.slots("phones", value).items():
+            out[name] = str(items[n].value).strip()
         return out
 
     def _address(self, value: Value) -> dict[str, str]:
-        addresses = [
-            item
-            for item in _items(value)
-            if isinstance(item.value, Address) and not item.value.is_empty()
-        ]
-        first = addresses[0] if addresses else None
-        chosen = next((i for i in addresses if i.kind == "work"), first)
-        parts = chosen.value if chosen is not None else Address()
+        items = _items(value)
+        chosen = next(iter(self.slots("addresses", value)), None)
+        parts = items[chosen].value if chosen is not None else Address()
         assert isinstance(parts, Address)
         values = dict(
             zip(
@@ -289,6 +277,38 @@ class ContactSchema:
         )
         return {name: text.strip() for name, text in values.items() if name in self.properties}
 
+    def slots(self, key: str, value: Value) -> dict[int, str]:
+        """Which items of ``value`` HubSpot's properties hold once it is written to field
+        ``key``: item index -> the property that holds it (``"address"`` for the address).
+        The first landline (work, main, home, other, pager, in that order) is ``phone``, the
+        first mobile ``mobilephone``, the first fax ``fax``; the first work address, else the
+        first one, is the address. Every other item is one HubSpot has no room for."""
+        items = _items(value)
+        out: dict[int, str] = {}
+        if key == "phones":
+            usable = [
+                n for n, i in enumerate(items) if isinstance(i.value, str) and i.value.strip()
+            ]
+            if "phone" in self.properties:
+                for kind in LANDLINE_KINDS:
+                    found = next((n for n in usable if items[n].kind == kind), None)
+                    if found is not None:
+                        out[found] = "phone"
+                        break
+            for name, kind in (("mobilephone", "mobile"), ("fax", "fax")):
+                found = next((n for n in usable if items[n].kind == kind), None)
+                if name in self.properties and found is not None:
+                    out[found] = name
+        elif key == "addresses" and any(name in self.properties for name in ADDRESS):
+            usable = [
+                n
+                for n, i in enumerate(items)
+                if isinstance(i.value, Address) and not i.value.is_empty()
+            ]
+            if usable:
+                out[next((n for n in usable if items[n].kind == "work"), usable[0])] = "address"
+        return out
+
     # ------------------------------------------------------------------ what HubSpot cannot hold
 
     def held(self, key: str, value: Value) -> Value:
@@ -297,12 +317,89 @@ class ContactSchema:
         return self.fields_of(written).get(key, ())
 
     def restored(self, fields: dict[str, Value], kept: Mapping[str, Value]) -> dict[str, Value]:
-        """``fields`` as HubSpot holds them, with each kept value back where HubSpot still
-        holds what was written for it."""
+        """``fields`` as HubSpot holds them, with the kept values merged back in, item by item:
+        what HubSpot holds of a kept value follows HubSpot (an item the person edited there
+        takes the new value and keeps its kind; one they cleared is gone; one they added is
+        there), and the items HubSpot has no room for stay."""
         for key, value in kept.items():
-            if key in OVERFLOWING and self.held(key, value) == fields.get(key, ()):
-                fields[key] = value
+            if key not in OVERFLOWING or not isinstance(value, tuple):
+                continue
+            merged = self._merged(key, value, _items(fields.get(key, ())))
+            if merged:
+                fields[key] = merged
+            else:
+                fields.pop(key, None)
         return fields
+
+    def _merged(self, key: str, kept: tuple[Item, ...], now: tuple[Item, ...]) -> tuple[Item, ...]:
+        """A kept value merged with what HubSpot holds now (``now``, as :meth:`fields_of`
+        reads it)."""
+        in_slot = self._by_slot(key, now)
+        out: list[Item] = []
+        used: set[str] = set()
+        slots = self.slots(key, kept)
+        for n, item in enumerate(kept):
+            slot = slots.get(n)
+            shown = self._shown(item) if slot is not None else None
+            if slot is None or shown is None:
+                out.append(item)  # HubSpot has no room for it: kept as it is
+                continue
+            used.add(slot)
+            holds = in_slot.get(slot)
+            if holds is None:
+                continue  # cleared in HubSpot
+            if holds.value == shown:
+                out.append(item)  # as written: kind, and parts HubSpot does not hold, and all
+            elif isinstance(item.value, Address) and isinstance(holds.value, Address):
+                out.append(
+                    Item(
+                        item.kind,
+                        holds.value._replace(pobox=item.value.pobox, extended=item.value.extended),
+                    )
+                )
+            else:
+                out.append(Item(item.kind, holds.value))  # edited in HubSpot
+        out += [item for slot, item in in_slot.items() if slot not in used]  # added in HubSpot
+        return tuple(out)
+
+    def _by_slot(self, key: str, now: tuple[Item, ...]) -> dict[str, Item]:
+        if key == "phones":
+            names = {kind: name for name, kind in PHONES.items()}
+            return {names[i.kind]: i for i in now if i.kind in names}
+        return {"address": now[0]} if now else {}
+
+    def _shown(self, item: Item) -> str | Address | None:
+        """What HubSpot shows of one item in its slot (None: nothing)."""
+        if isinstance(item.value, str):
+            return item.value.strip() or None
+        written = self._address((item,))
+        shown = Address(
+            street=written.get("address", ""),
+            locality=written.get("city", ""),
+            region=written.get("state", ""),
+            postcode=written.get("zip", ""),
+            country=written.get("country", ""),
+        )
+        return None if shown.is_empty() else shown
+
+    def settled(self, values: Mapping[str, Any], kept: Mapping[str, Value]) -> dict[str, Value]:
+        """The kept values as the hidden property should hold them for a contact whose
+        properties are ``values``: each merged with what HubSpot holds now (see
+        :meth:`restored`), so an old value cannot come back after a person's undo. A merged
+        value HubSpot would show otherwise than it does now (a cleared slot that another kept
+        item would fill) stays as it was: it merges the same way."""
+        held_now = self.fields_of(values)
+        out: dict[str, Value] = {}
+        for key, value in kept.items():
+            if key not in OVERFLOWING or not isinstance(value, tuple):
+                continue
+            now = _items(held_now.get(key, ()))
+            merged = self._merged(key, value, now)
+            if self.held(key, merged) != now:
+                out[key] = value
+            elif merged != now:
+                out[key] = merged
+        return out
 
     def overflow(self, written: Mapping[str, Value], kept: Mapping[str, Value]) -> dict[str, Value]:
         """The kept values after writing ``written`` over a contact that kept ``kept``."""

@@ -105,3 +105,30 @@ def test_connect_takes_the_token_then_syncs_a_list_both_ways(
     assert members == {"ann@example.org", "bob@example.org"}
     code, text = cli("sync", "vip")
     assert "created 0 in A, 0 in B; updated 0 in A, 0 in B" in text, text
+
+
+def test_connect_after_signout_asks_for_the_token_again(
+    profile: Path,
+    account: HubSpotAccount,
+    folder: Path,
+    memory_keyring,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli = Cli(profile)
+    assert cli("signin", "hubspot")[0] == 0
+    assert cli("signout", "hubspot", str(account.portal))[0] == 0
+    # The portal is still known, its token is not: connect takes one as a first connect does.
+    code, text = cli("connect", "all", "--a", f"vcard:{folder}", "--b", "hubspot:")
+    assert code == 0, text + capsys.readouterr().err
+    assert f"hubspot:@{account.portal}" in text
+    assert memory_keyring.secrets[(f"piesync-desktop:hubspot:{account.portal}", TOKEN)]
+    # Typed in when no PIESYNC_HUBSPOT_TOKEN is set.
+    assert cli("signout", "hubspot", str(account.portal))[0] == 0
+    monkeypatch.delenv("PIESYNC_HUBSPOT_TOKEN")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: account.token)
+    code, text = cli("connect", "again", "--a", f"vcard:{folder}", "--b", "hubspot:")
+    assert code == 0, text + capsys.readouterr().err
+    code, text = cli("sync", "again")
+    assert code == 0, text

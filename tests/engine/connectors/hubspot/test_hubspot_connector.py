@@ -65,6 +65,10 @@ def next_run(
     return connector, connector.changes(cursor)
 
 
+def hubspot_emails(portal: HubSpotAccount) -> list[str]:
+    return sorted(c["properties"]["email"] for c in portal.api.contacts())
+
+
 def by_id(changes: Changes) -> dict[str, Record]:
     return {record.id: record for record in changes.records}
 
@@ -207,11 +211,26 @@ def test_a_run_in_which_nothing_changed_costs_four_requests(portal: HubSpotAccou
     assert list(changes.records) == [] and changes.deleted == [] and changes.total == 3
     assert again.requests == 4
     assert sorted(portal.api.requests) == [
-        ("GET", "/crm/v3/objects/contacts"),  # the archived listing
         ("GET", "/crm/v3/properties/contacts"),
         ("POST", "/crm/v3/lists/search"),
-        ("POST", SEARCH),
+        ("POST", SEARCH),  # what changed
+        ("POST", SEARCH),  # how many there are: as many as the cursor knows, so none archived
     ]
+
+
+def test_a_quiet_run_costs_four_requests_however_many_contacts_were_archived(
+    portal: HubSpotAccount,
+) -> None:
+    ids = [portal.api.add_contact({"email": f"p{n}@example.org"}) for n in range(1003)]
+    connector, _ = first_run(portal)
+    for cid in ids[:1000]:
+        portal.api.archive_contact(cid)  # a clean-up someone did in HubSpot
+    again, changes = next_run(portal, connector.cursor())
+    assert len(changes.deleted) == 1000 and changes.total == 3
+    portal.api.clear_requests()
+    quiet, changes = next_run(portal, again.cursor())
+    assert list(changes.records) == [] and changes.deleted == []
+    assert quiet.requests == 4 and portal.api.count("GET", "/crm/v3/objects/contacts") == 0
 
 
 def test_changes_come_from_search_page_by_page(
@@ -235,7 +254,7 @@ def test_changes_come_from_search_page_by_page(
     assert list(changes.records) == []  # our own write is no change
 
 
-def test_a_page_of_one_timestamp_pages_by_offset_and_past_the_cap_lists_everything(
+def test_contacts_of_one_timestamp_are_paged_by_record_id_never_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = HubSpotAccount(tmp_path / "frozen", clock=lambda: T0)  # time moves by advance only
@@ -247,11 +266,31 @@ def test_a_page_of_one_timestamp_pages_by_offset_and_past_the_cap_lists_everythi
         connector, _ = first_run(account)
         account.api.advance(300)
         for cid in ids:
-            account.api.edit_contact(cid, {"jobtitle": "Same moment"})  # one lastmodifieddate
-        again, changes = next_run(account, connector.cursor())
-        assert sorted(by_id(changes)) == sorted(ids)
-        # More contacts of one timestamp than search shows of one query: everything is listed.
-        monkeypatch.setattr(hubspot, "SEARCH_CAP", 4)
+            account.api.edit_contact(cid, {"jobtitle": "Same moment"})  # an import: one timestamp
+        searches: list[dict[str, Any]] = []
+
+        def workflow(method: str, path: str) -> None:  # edits a contact while we page
+            account.api.advance(120)
+            account.api.edit_contact(ids[0], {"lifecyclestage": "lead"})
+
+        again = account.connector()
+        again.open(connector.cursor())
+        real = again.api.call
+
+        def call(method: str, path: str, **kw: Any) -> dict[str, Any]:
+            if path == SEARCH:
+                searches.append(kw["body"])
+                if len(searches) == 3:
+                    workflow(method, path)
+            return real(method, path, **kw)
+
+        again.api.call = call  # type: ignore[method-assign]
+        changes = again.changes(connector.cursor())
+        assert sorted(by_id(changes)) == sorted(ids)  # none skipped
+        assert all("after" not in body for body in searches)  # no offsets: ids, then timestamps
+        sorts = [sort for body in searches for sort in body.get("sorts", ())]
+        assert {"propertyName": "hs_object_id", "direction": "ASCENDING"} in sorts
+        # More contacts of one timestamp than search shows of one query: still searched.
         monkeypatch.setattr(emulator, "SEARCH_CAP", 4)
         account.api.advance(300)
         for cid in ids[1:]:
@@ -260,8 +299,7 @@ def test_a_page_of_one_timestamp_pages_by_offset_and_past_the_cap_lists_everythi
         account.api.clear_requests()
         third, changes = next_run(account, again.cursor())
         assert sorted(by_id(changes)) == sorted(ids[1:])
-        assert changes.deleted == [ids[0]]  # gone from the full listing
-        assert account.api.count("GET", "/crm/v3/objects/contacts") == 1
+        assert changes.deleted == [ids[0]]  # from the archived listing
         assert all(r.fields["title"] == "Again" for r in changes.records)
         _, changes = next_run(account, third.cursor())
         assert list(changes.records) == [] and changes.deleted == []
@@ -284,6 +322,27 @@ def test_a_change_the_search_has_not_caught_up_with_comes_next_run(
     portal.api.advance(10)
     _, changes = next_run(portal, again.cursor())
     assert [r.fields["title"] for r in changes.records] == ["CEO"]
+
+
+def test_a_change_indexed_late_behind_a_newer_one_is_still_synced(tmp_path: Path) -> None:
+    account = HubSpotAccount(tmp_path / "frozen", clock=lambda: T0)
+    try:
+        ann = account.api.add_contact(contact("Ann", "Lee", "ann@example.org"))
+        bob = account.api.add_contact(contact("Bob", "Stone", "bob@example.org"))
+        connector, _ = first_run(account)
+        account.api.advance(600)
+        account.api.search_lag(90, contact_id=ann)  # a busy shard: Ann's change shows 90 s late
+        account.api.edit_contact(ann, {"jobtitle": "CEO"})
+        account.api.advance(70)
+        account.api.edit_contact(bob, {"jobtitle": "CTO"})  # indexed at once
+        account.api.advance(5)
+        again, changes = next_run(account, connector.cursor())
+        assert [r.id for r in changes.records] == [bob]  # 75 s on, Ann's is not in search yet
+        account.api.advance(300)
+        _, changes = next_run(account, again.cursor())
+        assert [(r.id, r.fields["title"]) for r in changes.records] == [(ann, "CEO")]
+    finally:
+        account.close()
 
 
 def test_archived_contacts_are_deletions(portal: HubSpotAccount) -> None:
@@ -329,20 +388,74 @@ def test_a_create_whose_answer_was_lost_is_never_made_twice(portal: HubSpotAccou
     assert len(portal.api.contacts()) == 3
 
 
-def test_a_create_meeting_a_contact_outside_the_list_updates_it_and_it_joins(
+def test_a_create_whose_5xx_came_after_the_write_is_never_sent_again(
+    portal: HubSpotAccount,
+) -> None:
+    connector, _ = first_run(portal)
+    cursor = connector.cursor()
+    creates = [new(f"key{n}", f"p{n}@example.org", given_name=f"P{n}") for n in range(3)]
+    portal.api.fail(500, path_contains="/batch/create", when="after")
+    with pytest.raises(TransientError, match="HubSpot answered 500 to saving new contacts"):
+        connector.create(creates)
+    assert portal.api.count("POST", "/batch/create") == 1  # never sent again
+    assert len(portal.api.contacts()) == 3  # HubSpot carried it out all the same
+    _, changes = next_run(portal, cursor)
+    assert {r.create_key for r in changes.records} == {"key0", "key1", "key2"}  # linked by key
+
+
+def test_a_create_meeting_a_contact_outside_the_list_never_writes_over_it(
     portal: HubSpotAccount,
 ) -> None:
     customers = portal.api.add_list("Customers")
-    outside = portal.api.add_contact(contact("Ann", "Lee", "ann@example.org", jobtitle="Old"))
+    outside = portal.api.add_contact(
+        contact("Ann", "Lee", "ann@example.org", jobtitle="VP Sales", company="Acme")
+    )
     connector, changes = first_run(portal, "Customers")
     assert list(changes.records) == []
-    [result] = connector.create([new("k", "ANN@example.org", given_name="Ann", title="CEO")])
-    assert (result.id, result.error) == (outside, None)
+    before = (portal.api.contact(outside) or {})["properties"]
+    [result] = connector.create([new("k", "ANN@example.org", given_name="Ann", title="Intern")])
+    assert result.id is None
+    assert result.error == (
+        f"HubSpot already has ann@example.org (record {outside}), outside the list 'Customers': "
+        "it was added to the list, and the next sync pairs the two"
+    )
     assert portal.api.members(customers) == [outside]
-    held = portal.api.contact(outside) or {}
-    assert held["properties"]["jobtitle"] == "CEO"
-    assert held["properties"]["piesync_create_key"] == "k"
+    assert (portal.api.contact(outside) or {})["properties"] == before  # not a value written
     assert len(portal.api.contacts()) == 1
+    _, changes = next_run(portal, connector.cursor(), "Customers")
+    [record] = changes.records  # the next run shows it, for the engine to pair
+    assert record.id == outside and record.fields["title"] == "VP Sales"
+
+
+def test_a_create_meeting_a_contact_made_since_the_sync_began_never_writes_over_it(
+    portal: HubSpotAccount,
+) -> None:
+    connector, _ = first_run(portal)
+    portal.api.advance(60)
+    portal.api.search_lag(30)  # made by someone a moment ago: not in the search yet
+    ann = portal.api.add_contact(contact("Ann", "Lee", "ann@example.org", jobtitle="VP Sales"))
+    [result] = connector.create([new("k", "ann@example.org", given_name="Ann", title="Intern")])
+    assert result.error == (
+        f"HubSpot already has ann@example.org (record {ann}), made since this sync began; the "
+        "next sync pairs the two"
+    )
+    assert (portal.api.contact(ann) or {})["properties"]["jobtitle"] == "VP Sales"
+    assert "piesync_create_key" not in (portal.api.contact(ann) or {})["properties"]
+    _, changes = next_run(portal, connector.cursor())  # read whether the search shows it or not
+    assert [r.id for r in changes.records] == [ann]
+
+
+def test_two_creates_of_one_email_address_never_share_a_contact(portal: HubSpotAccount) -> None:
+    connector, _ = first_run(portal)
+    [first] = connector.create([new("k1", "ann@example.org", given_name="Ann", title="CTO")])
+    [second] = connector.create([new("k2", "ann@example.org", given_name="Annie")])
+    assert first.id and first.error is None and second.id is None
+    assert second.error == (
+        f"HubSpot already has ann@example.org (record {first.id}), made by this sync for another "
+        "contact with the same email address; HubSpot keeps one contact per email address"
+    )
+    held = (portal.api.contact(first.id) or {})["properties"]
+    assert (held["firstname"], held["piesync_create_key"]) == ("Ann", "k1")
 
 
 def test_a_create_meeting_a_contact_the_connection_knows_fails_with_the_reason(
@@ -417,6 +530,102 @@ def test_tags_are_static_lists_made_when_first_needed(portal: HubSpotAccount) ->
     assert len(portal.api.lists()) == 3  # found by name, not made again
 
 
+def test_a_list_hubspot_refuses_to_make_fails_only_the_contacts_that_need_it(
+    portal: HubSpotAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = emulator.HubSpotEmulator._new_list
+
+    def new_list(self: Any, name: Any, processing_type: Any) -> Any:
+        if name == "Weird":  # the portal's static-list limit, say
+            raise emulator.HubSpotError(
+                400, "You have reached the limit of static lists.", "VALIDATION_ERROR"
+            )
+        return real(self, name, processing_type)
+
+    monkeypatch.setattr(emulator.HubSpotEmulator, "_new_list", new_list)
+    ann = portal.api.add_contact(contact("Ann", "Lee", "ann@example.org"))
+    connector, _ = first_run(portal)
+    refused = (
+        "HubSpot refused to make the list 'Weird': You have reached the limit of static lists."
+    )
+    results = connector.create(
+        [new("k0", "p0@example.org"), new("k1", "p1@example.org", tags={"Weird"}),
+         new("k2", "p2@example.org", tags={"weird", "Fine"})]
+    )  # fmt: skip
+    assert [r.error for r in results] == [None, refused, refused]
+    [updated, other] = connector.update(
+        [RecordUpdate(ann, {"title": "CEO"}, add_tags=frozenset({"Weird"})),
+         RecordUpdate(results[0].id or "", add_tags=frozenset({"Fine"}))]
+    )  # fmt: skip
+    assert updated.error == refused and other.error is None
+    assert portal.api.requests.count(("POST", "/crm/v3/lists")) == 2  # Weird once, and Fine
+    assert hubspot_emails(portal) == ["ann@example.org", "p0@example.org"]
+
+
+def test_a_membership_refused_after_a_create_keeps_the_contact_and_is_asked_for_again(
+    portal: HubSpotAccount,
+) -> None:
+    customers = portal.api.add_list("Customers")
+    friends = portal.api.add_list("Friends")
+    connector, _ = first_run(portal, "Customers")
+    portal.api.fail(400, path_contains=f"/lists/{friends}/memberships/add")
+    portal.api.fail(503, times=None, path_contains=f"/lists/{customers}/memberships/add")
+    [created] = connector.create([new("k", "ann@example.org", tags={"Friends"})])
+    assert created.id and created.error is None  # linked, so never made again
+    assert created.record is not None and created.record.tags == {"Customers", "Friends"}
+    assert portal.api.members(customers) == portal.api.members(friends) == []
+    portal.api.clear_faults()
+    portal.api.fail(400, path_contains=f"/lists/{friends}/memberships/add")
+    again, changes = next_run(portal, connector.cursor(), "Customers")
+    assert changes.deleted == [] and list(changes.records) == []  # still ours, still in scope
+    assert portal.api.members(customers) == [created.id]  # asked for again
+    [note] = changes.notes
+    assert note.id == created.id
+    assert note.note == (
+        "HubSpot refused adding it to the list 'Friends': Bad request.; the next sync asks again."
+    )
+    _, changes = next_run(portal, again.cursor(), "Customers")
+    assert changes.notes == [] and portal.api.members(friends) == [created.id]
+
+
+def test_a_contact_hubspot_says_is_missing_from_a_membership_change_fails_alone(
+    portal: HubSpotAccount,
+) -> None:
+    ann = portal.api.add_contact(contact("Ann", "Lee", "ann@example.org"))
+    bob = portal.api.add_contact(contact("Bob", "Stone", "bob@example.org"))
+    friends = portal.api.add_list("Friends")
+    connector, _ = first_run(portal)
+    portal.api.before_write(lambda method, path: portal.api.archive_contact(bob))
+    tag = frozenset({"Friends"})
+    results = connector.update([RecordUpdate(ann, add_tags=tag), RecordUpdate(bob, add_tags=tag)])
+    assert [r.error for r in results] == [None, "deleted in HubSpot meanwhile"]
+    assert portal.api.members(friends) == [ann]
+
+
+def test_a_list_the_lists_search_leaves_out_is_asked_for_before_it_counts_as_gone(
+    portal: HubSpotAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = portal.api.add_contact(contact("Ann", "Lee", "ann@example.org"))
+    friends = portal.api.add_list("Friends")
+    old = portal.api.add_list("Old")
+    portal.api.add_members(friends, [ann])
+    portal.api.add_members(old, [ann])
+    connector, _ = first_run(portal)
+    real = emulator.HubSpotEmulator._search_lists
+
+    def lagging(self: Any, call: Any) -> Any:  # the lists' index has not caught up with Friends
+        reply = real(self, call)
+        reply.body["lists"] = [x for x in reply.body["lists"] if x["listId"] != friends]
+        return reply
+
+    monkeypatch.setattr(emulator.HubSpotEmulator, "_search_lists", lagging)
+    portal.api._lists.pop(int(old))  # deleted in HubSpot
+    portal.api.clear_requests()
+    _, changes = next_run(portal, connector.cursor())
+    assert [(r.id, r.tags) for r in changes.records] == [(ann, {"Friends"})]  # left Old only
+    assert portal.api.count("GET", "/crm/v3/lists/") == 2  # Friends and Old, asked for by id
+
+
 def test_joining_or_leaving_a_list_is_a_change(portal: HubSpotAccount) -> None:
     ann = portal.api.add_contact(contact("Ann", "Lee", "ann@example.org"))
     bob = portal.api.add_contact(contact("Bob", "Stone", "bob@example.org"))
@@ -470,7 +679,8 @@ def test_a_list_location_syncs_its_members_and_new_contacts_join_it(
     connector, changes = first_run(portal, "Customers")
     records = by_id(changes)
     assert sorted(records) == sorted([ann, bob])
-    assert records[ann].tags == {"Friends"}  # the location's own list is no tag
+    # The location's own list is a tag too, so a category of that name stays in the other app.
+    assert records[ann].tags == {"Customers", "Friends"}
     [created] = connector.create([new("k", "dee@example.org")])
     assert created.id in portal.api.members(customers)
     portal.api.remove_members(customers, [bob])
@@ -518,9 +728,13 @@ def test_what_hubspot_cannot_hold_is_kept_and_read_back(portal: HubSpotAccount) 
     assert again.fields["phones"] == phones and again.fields["addresses"] == addresses
     portal.api.edit_contact(created.id or "", {"mobilephone": "+32 471"})  # HubSpot's last word
     [edited] = connector.get([created.id or ""])
-    assert isinstance(edited, Record)
-    assert edited.fields["phones"] == (Item("work", "+32 9 222"), Item("mobile", "+32 471"))
+    assert isinstance(edited, Record)  # for the mobile; the home phone HubSpot never showed stays
+    assert edited.fields["phones"] == (*phones[:2], Item("mobile", "+32 471"))
     assert edited.fields["addresses"] == addresses
+    # The next write of the contact keeps what was merged, so an undo cannot bring back +32 470.
+    connector.update([RecordUpdate(created.id or "", {"title": "CTO"}, version=edited.version)])
+    kept = (portal.api.contact(created.id or "") or {})["properties"]["piesync_overflow"]
+    assert "+32 471" in kept and '+32 470"' not in kept
     connector.update([RecordUpdate(created.id or "", {"phones": (Item("work", "+32 9 3"),)})])
     held = (portal.api.contact(created.id or "") or {})["properties"]
     assert "mobilephone" not in held and "phones" not in held["piesync_overflow"]
@@ -589,6 +803,32 @@ def test_the_limiter_learns_a_higher_tier_from_the_headers(
         assert len(list(changes.records)) == 150
         assert account.limiter.limit == 190 and account.limiter.waited == 0
         assert connector.api.throttled == 0
+    finally:
+        account.close()
+
+
+def test_the_limiter_waits_only_for_what_other_clients_spent_of_the_window(
+    tmp_path: Path,
+) -> None:
+    account = HubSpotAccount(tmp_path / "frozen", clock=lambda: T0)
+    try:
+        account.api.rate_limits(enabled=True)
+        account.api.latency(0.05)  # each request takes 50 ms (of the emulator's clock)
+        connector = opened(account)
+        start = account.api.now_ms()
+        for _ in range(900):
+            connector.api.call("GET", "/account-info/v3/details", what="reading the account")
+        elapsed = (account.api.now_ms() - start) / 1000
+        assert connector.api.throttled == 0 and account.api.max_per_10s <= 100
+        # 90 a window: the 900th goes in the eleventh window, 100 s on (waiting a whole window
+        # out whenever our own requests had filled one, as if others had, took 145 s).
+        assert elapsed <= 101, elapsed
+        # Another program with the same app spends most of a window: we keep out of its way.
+        account.api.advance(10)
+        account.api.other_client(60)
+        for _ in range(100):
+            connector.api.call("GET", "/account-info/v3/details", what="reading the account")
+        assert connector.api.throttled == 0 and account.api.max_per_10s <= 100
     finally:
         account.close()
 

@@ -154,7 +154,7 @@ def test_a_first_sync_both_ways_then_edits_each_way(
     assert counts(store)["in_sync"] == 4
     account.api.clear_requests()
     assert nothing_done(sync(store, locks))
-    assert len(account.api.requests) == 4  # schema, search, lists, archived listing
+    assert len(account.api.requests) == 4  # schema, search, lists, a count: none archived
     # An edit each way.
     ann.write_text(ann.read_text().replace("TITLE:CTO", "TITLE:CEO"), newline="")
     account.api.edit_contact(bob, {"jobtitle": "Architect"})
@@ -296,8 +296,15 @@ def test_deletions_become_piesync_trash_on_the_other_side(
             "broke off",
             120,  # the second batch was made, its answer lost
         ),
+        (
+            lambda api: api.fail(
+                500, times=None, path_contains="/batch/create", after=1, when="after"
+            ),
+            "500",
+            120,  # the second batch was made, then HubSpot answered 500
+        ),
     ],
-    ids=["rate-limit-storm", "500s", "answer-lost-after-the-write"],
+    ids=["rate-limit-storm", "500s", "answer-lost-after-the-write", "500-after-the-write"],
 )
 def test_a_run_broken_off_by_hubspot_loses_nothing_and_duplicates_nothing(
     store: Store,
@@ -316,6 +323,8 @@ def test_a_run_broken_off_by_hubspot_loses_nothing_and_duplicates_nothing(
     with pytest.raises(SyncError, match=says):
         sync(store, locks)
     assert len(account.api.contacts()) == made
+    if says != "slow down":  # a 429 is tried again: HubSpot carried nothing out
+        assert account.api.count("POST", "/batch/create") == 2  # the second never sent again
     account.api.clear_faults()
     summary = sync(store, locks)
     assert summary.failed == 0
@@ -324,3 +333,105 @@ def test_a_run_broken_off_by_hubspot_loses_nothing_and_duplicates_nothing(
     assert folder_emails(folder) == expected
     assert counts(store)["failing"] == 0 and counts(store)["in_sync"] == 240
     assert nothing_done(sync(store, locks))
+
+
+def test_a_contact_made_in_hubspot_meanwhile_is_paired_next_run_never_written_over(
+    store: Store, locks: AccountLocks, folder: Path, account: HubSpotAccount
+) -> None:
+    account.api.add_contact(contact("Zed", "Old", "zed@example.org"))
+    connect(store, folder, account)
+    assert sync(store, locks).status == "completed"
+    account.api.advance(120)
+    account.api.search_lag(10)
+    # A sales rep types Ann into HubSpot while Ann's card is added to the folder.
+    account.api.add_contact(
+        contact("Ann", "Lee", "ann@example.org", jobtitle="VP Sales", company="Acme")
+    )
+    write(folder, "Ann Lee", "ann@example.org", "TEL;TYPE=WORK:+1 555 0199\r\n")
+    account.api.advance(2)
+    summary = sync(store, locks)
+    assert summary.failed == 1 and summary.created == {"a": 0, "b": 0}
+    [reason] = reasons(store)
+    assert reason.endswith("made since this sync began; the next sync pairs the two")
+    held = hubspot_contact(account, "ann@example.org")
+    assert (held["jobtitle"], held.get("phone")) == ("VP Sales", None)  # nothing written over
+    account.api.search_lag(0)
+    account.api.advance(30)
+    summary = sync(store, locks)  # the two meet: Avoid Duplicates pairs them
+    assert summary.failed == 0 and reasons(store) == []
+    card = card_of(folder, "Ann Lee")
+    assert (card.fields["title"], card.fields["company"]) == ("VP Sales", "Acme")
+    held = hubspot_contact(account, "ann@example.org")
+    assert (held["jobtitle"], held["company"], held["phone"]) == ("VP Sales", "Acme", "+1 555 0199")
+    assert hubspot_emails(account) == ["ann@example.org", "zed@example.org"]
+    assert nothing_done(sync(store, locks))
+
+
+def test_a_contact_outside_the_list_joins_it_and_is_paired_next_run_never_written_over(
+    store: Store, locks: AccountLocks, folder: Path, account: HubSpotAccount
+) -> None:
+    newsletter = account.api.add_list("Newsletter")
+    ann = account.api.add_contact(
+        contact("Ann", "Lee", "ann@example.org", jobtitle="VP Sales", company="Acme")
+    )
+    write(folder, "Ann Lee", "ann@example.org", "TEL;TYPE=WORK:+1 555 0199\r\n")
+    connect(store, folder, account, list_name="Newsletter")
+    summary = sync(store, locks)
+    assert summary.failed == 1
+    assert reasons(store) == [
+        f"HubSpot refused to create it: HubSpot already has ann@example.org (record {ann}), "
+        "outside the list 'Newsletter': it was added to the list, and the next sync pairs the two"
+    ]
+    assert account.api.members(newsletter) == [ann]
+    assert hubspot_contact(account, "ann@example.org").get("phone") is None
+    summary = sync(store, locks)
+    assert summary.failed == 0 and reasons(store) == []
+    card = card_of(folder, "Ann Lee")
+    assert (card.fields["title"], card.fields["company"]) == ("VP Sales", "Acme")
+    held = hubspot_contact(account, "ann@example.org")
+    assert (held["jobtitle"], held["phone"]) == ("VP Sales", "+1 555 0199")
+    assert nothing_done(sync(store, locks))
+
+
+def test_a_category_named_like_the_locations_list_stays_on_the_card(
+    store: Store, locks: AccountLocks, folder: Path, account: HubSpotAccount
+) -> None:
+    customers = account.api.add_list("Customers")
+    write(folder, "Ann Lee", "ann@example.org", "CATEGORIES:Customers,VIP\r\n")
+    connect(store, folder, account, list_name="Customers")
+    assert sync(store, locks).created == {"a": 0, "b": 1}
+    [ann] = account.api.members(customers)
+    account.api.advance(5)
+    account.api.edit_contact(ann, {"jobtitle": "CEO"})
+    assert sync(store, locks).updated == {"a": 1, "b": 0}
+    card = card_of(folder, "Ann Lee")
+    assert card.tags == {"Customers", "VIP"} and card.fields["title"] == "CEO"
+    assert nothing_done(sync(store, locks))
+
+
+def test_a_kept_home_phone_survives_an_edit_and_its_undo_in_hubspot(
+    store: Store, locks: AccountLocks, folder: Path, account: HubSpotAccount
+) -> None:
+    write(
+        folder,
+        "Ann Lee",
+        "ann@example.org",
+        "TEL;TYPE=HOME:+32 9 111\r\nTEL;TYPE=WORK:+32 9 222\r\n",
+    )
+    connect(store, folder, account)
+    sync(store, locks)
+    [ann] = [c["id"] for c in account.api.contacts()]
+
+    def phones() -> list[tuple[str, str]]:
+        return sorted((i.kind, i.value) for i in card_of(folder, "Ann Lee").fields["phones"])
+
+    for change, expected in (
+        ({"mobilephone": "+32 470 00"}, [("home", "+32 9 111"), ("mobile", "+32 470 00")]),
+        ({"phone": "+32 9 999"}, [("home", "+32 9 111"), ("mobile", "+32 470 00")]),
+        ({"phone": "+32 9 222", "mobilephone": ""}, [("home", "+32 9 111")]),  # undone
+    ):
+        account.api.advance(5)
+        account.api.edit_contact(ann, change)
+        assert sync(store, locks).updated == {"a": 1, "b": 0}
+        work = [("work", hubspot_contact(account, "ann@example.org")["phone"])]
+        assert phones() == sorted(expected + work)

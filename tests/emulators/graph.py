@@ -90,12 +90,9 @@ import base64
 import contextlib
 import copy
 import hashlib
-import http.server
 import json
 import re
-import socket
 import ssl
-import sys
 import threading
 import time
 import traceback
@@ -108,6 +105,8 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import trustme
+
+from emulators.tls_server import Handler, TlsServer
 
 Json = dict[str, Any]
 Query = dict[str, list[str]]
@@ -177,8 +176,6 @@ EXT_TYPES = frozenset(
     _names("binary boolean clsid currency double float integer long object short string systemtime")
 )
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-HANDSHAKE_TIMEOUT = 10.0
-IDLE_TIMEOUT = 120.0
 ID_SHAPE = re.compile(r"[A-Za-z0-9_\-+/]{16,}={0,2}")
 EXT_ID = re.compile(
     r"(?P<type>[A-Za-z]+) (?:\{(?P<guid>[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12})\} "
@@ -432,7 +429,7 @@ class GraphEmulator:
 
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self._server = _Server((host, 0), self, context)
+        self._server = TlsServer((host, 0), self, context, _Handler)
         self.port: int = self._server.server_address[1]
         self.url = f"https://{host}:{self.port}/v1.0"
         self._thread = threading.Thread(
@@ -1648,82 +1645,8 @@ class GraphEmulator:
         return answer
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], emulator: GraphEmulator, context: ssl.SSLContext
-    ) -> None:
-        self.emulator = emulator
-        self.context = context
-        self.accepted = 0
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = super().get_request()
-        # The handshake happens in the connection's own thread (finish_request), so a slow or
-        # broken client never holds up the accept loop.
-        tls = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        with self._open_lock:
-            self._open.add(tls)
-            self.accepted += 1
-        return tls, address
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        try:
-            request.settimeout(HANDSHAKE_TIMEOUT)
-            request.do_handshake()
-        except (OSError, ssl.SSLError):
-            return
-        super().finish_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            open_now = list(self._open)
-            self._open.clear()
-        for sock in open_now:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hanging up (and the drop switch) are part of the job; anything else is a bug
-        # of the emulator's, kept for the tests to see.
-        if not isinstance(sys.exc_info()[1], OSError):
-            self.emulator.internal_errors.append(traceback.format_exc())
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go in separate writes: no 40 ms stalls
-    timeout = IDLE_TIMEOUT
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
+class _Handler(Handler):
+    server: TlsServer
 
     def _serve(self, method: str) -> None:
         emulator = self.server.emulator
@@ -1760,11 +1683,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
-
-    def _hang_up(self) -> None:
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
 
 
 def _immutable(headers: dict[str, str]) -> bool:

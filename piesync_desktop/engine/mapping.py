@@ -30,6 +30,7 @@ from piesync_desktop.engine.model import (
     Record,
     Value,
     from_json,
+    is_empty,
 )
 
 NAME_PARTS = "name_parts"  # the pseudo-field of a NAME mapping on the side with given/family names
@@ -218,7 +219,9 @@ class Projector:
         for row in self._rows[side]:
             kind = row.spec.kind
             if kind is MappingKind.FIELD:
-                value = clean(fields.get(row.name, ""))
+                # An absent field is empty in the slot's own form: a slot of several values
+                # that is emptied must empty the other side too, not lose one value of it.
+                value = clean(fields.get(row.name, "" if row.single else ()))
                 if row.single and value.__class__ is not str:
                     value = record.first(row.name).strip()
                 values[row.spec.key] = value
@@ -259,8 +262,8 @@ class Projector:
                 if new != old:
                     fields.update(self._name_writes(schema, name, new, old, record))
                 continue
-            value = merged[spec.key]
-            if value == current.get(spec.key):
+            value, now = merged[spec.key], current.get(spec.key)
+            if value == now or (is_empty(value) and is_empty(now)):
                 continue
             target = row.target
             if target is None or target.read_only:

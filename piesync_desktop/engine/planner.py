@@ -15,18 +15,24 @@ from typing import Any
 from piesync_desktop.engine.model import is_empty
 
 
+def _same(x: Any, y: Any) -> bool:
+    """Equal values; any two empty ones are the same ('' and () both mean nothing, and bases
+    saved before a slot of several values was always kept as a tuple hold '')."""
+    return x == y or (is_empty(x) and is_empty(y))
+
+
 def merge_value(base: Any, a: Any, b: Any, winner: str, first_meeting: bool) -> Any:
-    if a == b:
-        return a
+    if _same(a, b):
+        return b if isinstance(b, tuple) and not isinstance(a, tuple) else a  # a slot's own form
     if first_meeting:
         if is_empty(a):
             return b
         if is_empty(b):
             return a
         return a if winner == "a" else b
-    if a == base:
+    if _same(a, base):
         return b
-    if b == base:
+    if _same(b, base):
         return a
     win, lose = (a, b) if winner == "a" else (b, a)
     return lose if is_empty(win) else win

@@ -304,6 +304,18 @@ def test_a_contact_the_app_holds_without_a_required_field_still_takes_other_chan
     assert pair.b.records[held.id].fields["company"] == "Acme"
 
 
+def test_a_field_of_several_values_emptied_on_one_side_is_emptied_on_the_other(store, locks):
+    pair = make_pair(store, locks, schema_a=BOOK_SCHEMA, schema_b=BOOK_SCHEMA)
+    phones = (Item("work", "+1 555 0101"), Item("work", "+1 555 0102"))
+    ann = pair.a.add(given_name="Ann", emails=(Item("work", "ann@x.org"),), phones=phones)
+    pair.sync()
+    assert by_email(pair.b, "ann@").fields["phones"] == phones
+    pair.a.put(ann.__class__(ann.id, {k: v for k, v in ann.fields.items() if k != "phones"}))
+    pair.sync()
+    assert not by_email(pair.b, "ann@").fields.get("phones")  # both gone, not just the first
+    assert pair.sync().updated == {"a": 0, "b": 0}
+
+
 def test_app_rejection_becomes_failure_and_is_retried(store, locks):
     pair = make_pair(store, locks)
     pair.cb.reject = lambda f: "INVALID_EMAIL: bad address" if "bad" in str(f) else None

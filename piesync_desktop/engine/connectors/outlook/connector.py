@@ -317,8 +317,14 @@ class OutlookContacts:
             properties: list[dict[str, str]] = []
             if update.fields:
                 after = {**self._fields(current), **update.fields}
-                body = contacts.contact_body(after, contacts.written_keys(update.fields), current)
-                kept = overflow.encode(overflow.overflow_of(after))
+                written = contacts.written_keys(update.fields)
+                body = contacts.contact_body(after, written, current)
+                # Kept values change only for the fields this write rewrites: Outlook still
+                # holds what it held of the others, so what is kept of them stays as it was.
+                was = overflow.decode(overflow.of_contact(current))
+                now = {key: value for key, value in was.items() if key not in written}
+                now |= overflow.overflow_of({k: v for k, v in after.items() if k in written})
+                kept = overflow.encode(now)
                 if kept != overflow.of_contact(current):
                     properties = [{"id": overflow.PROPERTY, "value": kept}]
                     body["singleValueExtendedProperties"] = properties

@@ -416,3 +416,29 @@ def test_a_contact_moved_away_and_back_keeps_its_id(mailbox: OutlookAccount) -> 
     assert record.id == ann
     [result] = back.update([RecordUpdate(ann, {"title": "CEO"}, version=record.version)])
     assert result.error is None
+
+
+def test_a_write_of_one_field_keeps_what_is_kept_of_the_others(mailbox: OutlookAccount) -> None:
+    connector = opened(mailbox)
+    connector.changes(None)
+    emails = tuple(Item("other", f"{n}@x.org") for n in "abcd")
+    [created] = connector.create([NewRecord("k", {"given_name": "Ann", "emails": emails})])
+    assert created.id
+    cursor = connector.cursor()
+    # In Outlook: the emails become c and x; d, never shown there, stays kept.
+    mailbox.graph.edit_contact(
+        created.id, {"emailAddresses": [{"address": "c@x.org"}, {"address": "x@x.org"}]}
+    )
+    later = mailbox.connector()
+    later.open(cursor)
+    [record] = list(later.changes(cursor).records)
+    assert [i.value for i in record.fields["emails"]] == ["c@x.org", "d@x.org", "x@x.org"]
+    # A write of the title only must not forget d.
+    [result] = later.update([RecordUpdate(created.id, {"title": "CTO"}, version=record.version)])
+    assert result.error is None
+    cursor = later.cursor()
+    mailbox.graph.edit_contact(created.id, {"personalNotes": "later"})
+    last = mailbox.connector()
+    last.open(cursor)
+    [record] = list(last.changes(cursor).records)
+    assert [i.value for i in record.fields["emails"]] == ["c@x.org", "d@x.org", "x@x.org"]

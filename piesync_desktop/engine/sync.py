@@ -947,7 +947,12 @@ class SyncRun:
                         self.direction.writes(other)
                         and link.id_on(other.value)
                         and self.views[other.value].connector.app.capabilities.tags
-                        and link.id_on(other.value) in self.views[other.value].index
+                        # Known to the index, or back this run (gone from both sides at once,
+                        # then restored where it survives: it is not in the index yet).
+                        and (
+                            link.id_on(other.value) in self.views[other.value].index
+                            or link.id_on(other.value) in self.views[other.value].fetched
+                        )
                         and link.id_on(other.value) not in self.views[other.value].deleted
                     ):
                         plans.append(

@@ -250,6 +250,23 @@ def test_deletion_without_sync_deletions_changes_nothing_there(store, locks):
     assert len(pair.a.records) == 1
 
 
+def test_a_contact_deleted_on_both_sides_then_restored_on_one_is_tagged_in_that_run(store, locks):
+    pair = make_pair(store, locks, sync_deletions=True)
+    ann = pair.a.add(full_name="Ann", emails="ann@example.com")
+    for n in range(3):  # others stay, so the safety brake has no reason to stop the run
+        pair.a.add(full_name=f"Other {n}", emails=f"o{n}@example.com")
+    pair.sync()
+    copy = by_email(pair.b, "ann@")
+    del pair.a.records[ann.id]
+    del pair.b.records[copy.id]  # both gone in one round (moved away, in Outlook)
+    pair.sync()
+    pair.b.put(copy)  # and back where it survives
+    pair.sync()
+    assert TRASH_TAG in pair.b.records[copy.id].tags  # in this run, not the next
+    assert pair.sync().updated == {"a": 0, "b": 0}
+    assert len(pair.a.records) == 3  # never made again where it was deleted
+
+
 def test_unsubscribes_tag_the_other_side(store, locks):
     pair = make_pair(store, locks, sync_unsubscribes=True)
     pair.a.add(full_name="Opted out", emails="out@example.com", unsubscribed=True)

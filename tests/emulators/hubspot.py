@@ -116,6 +116,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import email.utils
 import fnmatch
 import json
 import re
@@ -2208,6 +2209,10 @@ class HubSpotEmulator:
 
 class _Handler(Handler):
     server: TlsServer
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header by the emulator's clock (its timestamps follow that clock too)."""
+        return email.utils.formatdate(self.server.emulator.now_ms() / 1000, usegmt=True)
 
     def _serve(self, method: str) -> None:
         emulator = self.server.emulator

@@ -22,6 +22,7 @@ half-done: the engine's journal and the next run's delta pick up where it stoppe
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
 import threading
@@ -243,6 +244,7 @@ class HubSpotApi:
         self.portal = portal
         self.limiter = limiter
         self._client: httpx.Client | None = None
+        self.server_ms: int | None = None  # HubSpot's clock at its last answer (Date)
         self.requests = 0
         self.throttled = 0
 
@@ -269,6 +271,7 @@ class HubSpotApi:
         429, which HubSpot answers without carrying the request out."""
         url = self.base_url + path
         response = self._send(method, url, params, body, search, repeatable)
+        self.server_ms = _server_ms(response) or self.server_ms
         data = _json(response)
         if response.status_code >= 400:
             raise self._error(response, data, what)
@@ -404,3 +407,15 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {"message": response.text[:200].strip()}
     return data if isinstance(data, dict) else {"results": data}
+
+
+def _server_ms(response: httpx.Response) -> int | None:
+    """The time of HubSpot's answer by its own clock (the Date header), in epoch ms."""
+    value = response.headers.get("date", "")
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return int(when.timestamp() * 1000)

@@ -242,6 +242,9 @@ class HubSpotContacts:
         self._schema: ContactSchema | None = None
         self._seen: dict[str, int] = {}  # id -> lastmodifieddate (ms), of every contact in scope
         self._mark = 0  # the newest lastmodifieddate a search showed
+        # HubSpot's clock when this run's reading began, less the search margin: every change
+        # before it was searchable by then, so the next run's search starts there.
+        self._checked: int | None = None
         self._lists: dict[str, ContactList] = {}  # static lists, with their members
         self._others: dict[str, ContactList] = {}  # active lists, by casefolded name
         self._lists_loaded = False
@@ -390,6 +393,7 @@ class HubSpotContacts:
             "list": self.where.list_name,
             "scope": self._scope_id,
             "mark": self._mark,
+            "checked": self._checked,
             "seen": dict(self._seen),
             "lists": {lid: info.to_json() for lid, info in self._lists.items()},
             "refreshed": self._refreshed,
@@ -412,6 +416,8 @@ class HubSpotContacts:
     def _restore(self, known: Mapping[str, Any]) -> None:
         self._seen = {str(k): int(v) for k, v in (known.get("seen") or {}).items()}
         self._mark = int(known.get("mark") or 0)
+        checked = known.get("checked")
+        self._checked = int(checked) if isinstance(checked, int) else None
         self._lists = {
             str(lid): ContactList.from_json(str(lid), data)
             for lid, data in (known.get("lists") or {}).items()
@@ -512,7 +518,9 @@ class HubSpotContacts:
 
     def _full(self) -> Changes:
         """Every contact in scope (a first run)."""
+        began = self.api.server_ms
         mark = self._newest()
+        self._checked = self._checked_from(began)
         self._load_lists(members=True)
         self._resolve_scope()
         if self._scope_id is not None:
@@ -535,7 +543,13 @@ class HubSpotContacts:
         moved = self._load_lists(members=True, everything=everything)
         self._resolve_scope()
         notes = self._settle_owed()
-        searched, newest = self._search_since(self._mark - SEARCH_MARGIN_MS)
+        # From where the last run's reading began less the margin, by HubSpot's clock: not
+        # from the newest change less the margin, which after a big write would page through
+        # all of it on every run until something else changed.
+        since = self._checked if self._checked is not None else self._mark - SEARCH_MARGIN_MS
+        began = self.api.server_ms
+        searched, newest = self._search_since(since)
+        self._checked = self._checked_from(began)
         records: dict[str, Record] = {}
         for contact in searched:
             cid = str(contact["id"])
@@ -574,6 +588,13 @@ class HubSpotContacts:
             notes=notes,
             total=len(self._seen),
         )
+
+    def _checked_from(self, began: int | None) -> int | None:
+        """Where the next run's search starts, for a reading that began at ``began`` (HubSpot's
+        clock; None when its answers carry no Date: then the newest change less the margin)."""
+        if began is None:
+            return None
+        return max(0, began - SEARCH_MARGIN_MS)
 
     def _search_since(self, since: int) -> tuple[list[dict[str, Any]], int]:
         """Contacts whose lastmodifieddate is at or after ``since``, and the newest such value.

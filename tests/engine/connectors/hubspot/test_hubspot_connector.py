@@ -233,6 +233,29 @@ def test_a_quiet_run_costs_four_requests_however_many_contacts_were_archived(
     assert quiet.requests == 4 and portal.api.count("GET", "/crm/v3/objects/contacts") == 0
 
 
+def test_after_a_big_write_quiet_runs_page_through_it_only_while_it_is_recent(
+    portal: HubSpotAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hubspot, "SEARCH_PAGE", 50)
+    connector, _ = first_run(portal)
+    made = connector.create(
+        [NewRecord(f"k{n}", {"emails": (Item("work", f"p{n}@example.org"),)}) for n in range(300)]
+    )
+    assert all(r.id for r in made)
+    portal.api.advance(5 * 60)  # the next run, five minutes on: our writes are still recent
+    recent, changes = next_run(portal, connector.cursor())
+    assert list(changes.records) == []  # our own: skipped, though paged through
+    assert portal.api.count("POST", "/search") >= 6
+    portal.api.advance(20 * 60)
+    portal.api.clear_requests()
+    later, changes = next_run(portal, recent.cursor())
+    portal.api.advance(5 * 60)
+    portal.api.clear_requests()
+    quiet, changes = next_run(portal, later.cursor())
+    assert list(changes.records) == [] and changes.deleted == []
+    assert quiet.requests == 4  # schema, one search (empty), lists, the count
+
+
 def test_changes_come_from_search_page_by_page(
     portal: HubSpotAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:

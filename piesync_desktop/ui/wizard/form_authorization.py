@@ -8,19 +8,55 @@ in every form; they live here once, on top of the protocol in :mod:`.authorizati
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication, QHideEvent
-from PySide6.QtWidgets import QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QWidget
 
+from piesync_desktop.engine.connection_setup import ConnectedAccount
 from piesync_desktop.ui.wizard.authorization import AuthorizationWidget
 from piesync_desktop.ui.wizard.common import FormLayout, problem_palette
 
 
 class FormAuthorization(AuthorizationWidget):
-    """An authorization laid out as a form (``form``) with a status sentence (``status``)."""
+    """An authorization laid out as a form (``form``) with a status sentence (``status``) and
+    the accounts other connections use (``used_combo``, hidden while read-only)."""
 
     form: FormLayout
     status: QLabel
+    used_combo: QComboBox
+    _read_only: bool
+
+    def _offer_accounts(
+        self,
+        accounts: Sequence[ConnectedAccount],
+        app_key: str,
+        prompt: str,
+        accepts: Callable[[str], bool],
+        label: Callable[[str], str] = str,
+        data: Callable[[str], object] = str,
+    ) -> list[str]:
+        """Offer the accounts of ``app_key`` (the part of their key after ``app_key:`` that
+        ``accepts``), each with the connections that use it; the ones offered."""
+        self.used_combo.clear()
+        self.used_combo.addItem(prompt, None)
+        offered: list[str] = []
+        for account in accounts:
+            app, _sep, ident = account.key.partition(":")
+            if account.app != app_key or app != app_key or not accepts(ident):
+                continue
+            offered.append(ident)
+            text = label(ident)
+            connections = sorted({used.connection for used in account.used_by})
+            if connections:
+                text += "  (in " + ", ".join(f"'{name}'" for name in connections) + ")"
+            self.used_combo.addItem(text, data(ident))
+        self._show_used(not self._read_only and self.used_combo.count() > 1)
+        return offered
+
+    def _show_used(self, visible: bool) -> None:
+        self._show_row(self.used_combo, visible)
 
     def _note_row(self, note: QWidget) -> None:
         """A wrapped sentence under the field above it. Its row gets an empty QLabel, not "":

@@ -262,18 +262,9 @@ class GoogleAuthorization(BrowserSignInAuthorization):
         self._show_used(not read_only and self.used_combo.count() > 1)
 
     def set_connected_accounts(self, accounts: Sequence[ConnectedAccount]) -> None:
-        self.used_combo.clear()
-        self.used_combo.addItem("Choose an account another connection uses…", None)
-        for account in accounts:
-            app, _sep, email = account.key.partition(":")
-            if account.app != APP_KEY or app != APP_KEY or "@" not in email:
-                continue
-            text = email
-            connections = sorted({used.connection for used in account.used_by})
-            if connections:
-                text += "  (in " + ", ".join(f"'{name}'" for name in connections) + ")"
-            self.used_combo.addItem(text, email)
-        self._show_used(not self._read_only and self.used_combo.count() > 1)
+        self._offer_accounts(
+            accounts, APP_KEY, "Choose an account another connection uses…", lambda e: "@" in e
+        )
 
     # -- state ------------------------------------------------------------------------------
 
@@ -291,9 +282,6 @@ class GoogleAuthorization(BrowserSignInAuthorization):
         return self._request is not None
 
     # -- behaviour --------------------------------------------------------------------------
-
-    def _show_used(self, visible: bool) -> None:
-        self._show_row(self.used_combo, visible)
 
     def _use_connected(self, index: int) -> None:
         email = self.used_combo.itemData(index)

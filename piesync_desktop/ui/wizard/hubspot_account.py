@@ -255,18 +255,14 @@ class HubSpotAuthorization(FormAuthorization):
         self._show_used(not read_only and self.used_combo.count() > 1)
 
     def set_connected_accounts(self, accounts: Sequence[ConnectedAccount]) -> None:
-        self.used_combo.clear()
-        self.used_combo.addItem("Choose a portal another connection uses…", None)
-        for account in accounts:
-            app, _sep, portal = account.key.partition(":")
-            if account.app != APP_KEY or app != APP_KEY or not portal.isdigit():
-                continue
-            text = f"Portal {portal}"
-            connections = sorted({used.connection for used in account.used_by})
-            if connections:
-                text += "  (in " + ", ".join(f"'{name}'" for name in connections) + ")"
-            self.used_combo.addItem(text, int(portal))
-        self._show_used(not self._read_only and self.used_combo.count() > 1)
+        self._offer_accounts(
+            accounts,
+            APP_KEY,
+            "Choose a portal another connection uses…",
+            str.isdigit,
+            label=lambda portal: f"Portal {portal}",
+            data=int,
+        )
 
     # -- state ------------------------------------------------------------------------------
 
@@ -284,9 +280,6 @@ class HubSpotAuthorization(FormAuthorization):
         return self._request is not None
 
     # -- behaviour --------------------------------------------------------------------------
-
-    def _show_used(self, visible: bool) -> None:
-        self._show_row(self.used_combo, visible)
 
     def _show_token(self, shown: bool) -> None:
         self.token_edit.setEchoMode(

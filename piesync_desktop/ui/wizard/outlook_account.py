@@ -348,21 +348,10 @@ class OutlookAuthorization(BrowserSignInAuthorization):
         self._show_used(not read_only and self.used_combo.count() > 1)
 
     def set_connected_accounts(self, accounts: Sequence[ConnectedAccount]) -> None:
-        self.used_combo.clear()
-        self.used_combo.addItem("Choose an account another connection uses…", None)
-        known: set[str] = set()
-        for account in accounts:
-            app, _sep, username = account.key.partition(":")
-            if account.app != APP_KEY or app != APP_KEY or "@" not in username:
-                continue
-            known.add(username)
-            text = username
-            connections = sorted({used.connection for used in account.used_by})
-            if connections:
-                text += "  (in " + ", ".join(f"'{name}'" for name in connections) + ")"
-            self.used_combo.addItem(text, username)
-        self._known = frozenset(known)
-        self._show_used(not self._read_only and self.used_combo.count() > 1)
+        offered = self._offer_accounts(
+            accounts, APP_KEY, "Choose an account another connection uses…", lambda u: "@" in u
+        )
+        self._known = frozenset(offered)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -384,9 +373,6 @@ class OutlookAuthorization(BrowserSignInAuthorization):
         return self._code if self._request is not None else None
 
     # -- behaviour --------------------------------------------------------------------------
-
-    def _show_used(self, visible: bool) -> None:
-        self._show_row(self.used_combo, visible)
 
     def _use_connected(self, index: int) -> None:
         username = self.used_combo.itemData(index)

@@ -92,7 +92,6 @@ import copy
 import hashlib
 import json
 import re
-import ssl
 import threading
 import time
 import traceback
@@ -100,13 +99,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import trustme
 
-from emulators.tls_server import Handler, TlsServer
+from emulators.tls_server import Handler, TlsServer, TlsService
 
 Json = dict[str, Any]
 Query = dict[str, list[str]]
@@ -379,7 +377,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
 )
 
 
-class GraphEmulator:
+class GraphEmulator(TlsService):
     """Microsoft Graph v1.0 (one mailbox's personal contacts) on https://127.0.0.1:PORT/v1.0.
 
     Point the connector at ``url`` and trust ``ca`` (write it with :meth:`ca_file`). Every
@@ -427,44 +425,8 @@ class GraphEmulator:
         self._root_id = self._make_id("root", 0)
         self._default = self._new_folder(DEFAULT_FOLDER_NAME, self._root_id)
 
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self._server = TlsServer((host, 0), self, context, _Handler)
-        self.port: int = self._server.server_address[1]
+        self.port: int = self._serve_tls(host, _Handler, "graph-emulator")
         self.url = f"https://{host}:{self.port}/v1.0"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"graph-emulator-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    # ---- life cycle -------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Stop serving and hang up every open connection."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._server.close_connections()
-        self._thread.join(5)
-
-    def __enter__(self) -> GraphEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def ca_file(self, path: str | Path) -> Path:
-        """Write the certificate authority's PEM to ``path`` (for PIESYNC_CA_BUNDLE)."""
-        target = Path(path)
-        self.ca.cert_pem.write_to_path(str(target))
-        return target
-
-    @property
-    def connections(self) -> int:
-        """How many TCP connections the server has accepted (keep-alive reuses them)."""
-        return self._server.accepted
 
     @property
     def in_flight(self) -> int:

@@ -120,7 +120,6 @@ import email.utils
 import fnmatch
 import json
 import re
-import ssl
 import threading
 import time
 import traceback
@@ -129,13 +128,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import trustme
 
-from emulators.tls_server import Handler, TlsServer
+from emulators.tls_server import Handler, TlsServer, TlsService
 
 Json = dict[str, Any]
 Query = dict[str, list[str]]
@@ -629,7 +627,7 @@ ROUTES: tuple[tuple[Any, ...], ...] = (
 )
 
 
-class HubSpotEmulator:
+class HubSpotEmulator(TlsService):
     """The HubSpot CRM API (contacts, properties, lists, subscription status) on
     https://127.0.0.1:PORT; paths like ``/crm/v3/objects/contacts`` go under ``url``.
 
@@ -687,44 +685,8 @@ class HubSpotEmulator:
         self._daily: tuple[str, int] = ("", 0)
         self._requests: list[tuple[str, str]] = []
 
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self._server = TlsServer((host, 0), self, context, _Handler)
-        self.port: int = self._server.server_address[1]
+        self.port: int = self._serve_tls(host, _Handler, "hubspot-emulator")
         self.url = f"https://{host}:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"hubspot-emulator-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    # ---- life cycle -------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Stop serving and hang up every open connection."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._server.close_connections()
-        self._thread.join(5)
-
-    def __enter__(self) -> HubSpotEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def ca_file(self, path: str | Path) -> Path:
-        """Write the certificate authority's PEM to ``path`` (for PIESYNC_CA_BUNDLE)."""
-        target = Path(path)
-        self.ca.cert_pem.write_to_path(str(target))
-        return target
-
-    @property
-    def connections(self) -> int:
-        """How many TCP connections the server has accepted (keep-alive reuses them)."""
-        return self._server.accepted
 
     # ---- the clock --------------------------------------------------------------------------
 

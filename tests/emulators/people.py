@@ -79,20 +79,18 @@ import copy
 import hashlib
 import json
 import re
-import ssl
 import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 
-from emulators.tls_server import Handler, TlsServer
+from emulators.tls_server import Handler, TlsServer, TlsService
 
 Json = dict[str, Any]
 
@@ -467,7 +465,7 @@ ROUTES = (
 Query = dict[str, list[str]]
 
 
-class PeopleEmulator:
+class PeopleEmulator(TlsService):
     """Google's People API v1 on https://127.0.0.1:PORT/, with its state in memory.
 
     Point the connector at ``url`` (``/v1/...`` lives under it) and trust ``ca`` (write it with
@@ -510,44 +508,8 @@ class PeopleEmulator:
             self._groups[group.resource_name] = group
             self._stamp_group(group, bump=False)
 
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self._server = TlsServer((host, 0), self, context, _Handler)
-        self.port: int = self._server.server_address[1]
+        self.port: int = self._serve_tls(host, _Handler, "people-emulator")
         self.url = f"https://{host}:{self.port}/"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"people-emulator-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    # ---- life cycle -------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Stop serving and hang up every open connection."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._server.close_connections()
-        self._thread.join(5)
-
-    def __enter__(self) -> PeopleEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def ca_file(self, path: str | Path) -> Path:
-        """Write the certificate authority's PEM to ``path`` (for PIESYNC_CA_BUNDLE)."""
-        target = Path(path)
-        self.ca.cert_pem.write_to_path(str(target))
-        return target
-
-    @property
-    def connections(self) -> int:
-        """How many TCP connections the server has accepted (keep-alive reuses them)."""
-        return self._server.accepted
 
     # ---- the request log --------------------------------------------------------------------
 

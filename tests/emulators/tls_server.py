@@ -16,7 +16,10 @@ import ssl
 import sys
 import threading
 import traceback
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, Self
+
+import trustme
 
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 120.0
@@ -26,6 +29,57 @@ class Emulator(Protocol):
     """What the server needs of its emulator: a list for its own tracebacks."""
 
     internal_errors: list[str]
+
+
+class TlsService:
+    """An emulator's life cycle on loopback over TLS: served from a thread with a certificate of
+    its throwaway authority ``ca``, closed (every connection hung up) by :meth:`close`."""
+
+    ca: trustme.CA
+    internal_errors: list[str]
+    _server: TlsServer
+    _thread: threading.Thread
+
+    def _serve_tls(
+        self, host: str, handler: type[http.server.BaseHTTPRequestHandler], name: str
+    ) -> int:
+        """Start serving ``handler`` on ``host`` and a free port; the port."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        self._server = TlsServer((host, 0), self, context, handler)
+        port: int = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{name}-{port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return port
+
+    def close(self) -> None:
+        """Stop serving and hang up every open connection."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_connections()
+        self._thread.join(5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ca_file(self, path: str | Path) -> Path:
+        """Write the certificate authority's PEM to ``path`` (for PIESYNC_CA_BUNDLE)."""
+        target = Path(path)
+        self.ca.cert_pem.write_to_path(str(target))
+        return target
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections the server has accepted (keep-alive reuses them)."""
+        return self._server.accepted
 
 
 class TlsServer(http.server.ThreadingHTTPServer):

@@ -72,7 +72,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import keyring
-from keyring.backend import KeyringBackend
 
 # bench/ for the generator; tests/ for the emulators (see the module docstring).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -81,6 +80,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from emulators import people as people_emulator
 from generate import Edited, edit_fraction, generate, unfold
 from helpers.google_account import GoogleAccount
+from helpers.memory_keyring import MemoryKeyring
 from run import count_marker
 
 from piesync_desktop import cli
@@ -96,25 +96,6 @@ PATH_IDS = (
     (re.compile(r"/people/c\d+"), "/people/{id}"),
     (re.compile(r"/contactGroups/[0-9a-f]{16}"), "/contactGroups/{id}"),
 )
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring that forgets everything when the process ends (as tests/conftest.py's)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.secrets.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.secrets[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.secrets.pop((service, username), None)
 
 
 class ServerClock:

@@ -61,7 +61,6 @@ from urllib.parse import unquote
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -69,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from emulators.hubspot import BURST_LIMITS
 from generate import Edited, edit_fraction, generate, unfold
 from helpers.hubspot_account import HubSpotAccount
+from helpers.memory_keyring import MemoryKeyring
 from run import count_marker
 
 from piesync_desktop import cli
@@ -85,25 +85,6 @@ KINDS = (  # how requests are counted, in this order
     *("batch/create", "batch/update", "batch/read", "batch/archive", "search", "lists"),
     *("memberships", "properties", "listing", "archived listing", "account", "other"),
 )
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring that forgets everything when the process ends."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.secrets.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.secrets[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.secrets.pop((service, username), None)
 
 
 @dataclass(slots=True)

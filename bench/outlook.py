@@ -53,12 +53,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import keyring
-from keyring.backend import KeyringBackend
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from generate import Edited, edit_fraction, generate, unfold
+from helpers.memory_keyring import MemoryKeyring
 from helpers.outlook_account import OutlookAccount
 from run import count_marker
 
@@ -71,25 +71,6 @@ BATCH_LIMIT = 20  # requests in one JSON batch, Graph's limit
 SCENARIOS = ("first sync", "nothing changed", "nothing changed again", "1% edits each side")
 SUMMARY = re.compile(r"created (\d+) in A, (\d+) in B; updated (\d+) in A, (\d+) in B")
 IDS = re.compile(r"[A-Za-z0-9_\-+]{40,}={0,2}")
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring that forgets everything when the process ends."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.secrets.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.secrets[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.secrets.pop((service, username), None)
 
 
 def pattern(path: str) -> str:

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from piesync_desktop import paths
 from piesync_desktop.engine.app_settings import apply_saved_settings
-from piesync_desktop.engine.connection import ConnectionSettings, Direction, Side
+from piesync_desktop.engine.connection import (
+    SHARE_INTERVAL_MINUTES,
+    ConnectionSettings,
+    Direction,
+    Side,
+)
 from piesync_desktop.engine.connectors.base import open_connector
 from piesync_desktop.engine.errors import ConfigError, SyncError
 from piesync_desktop.engine.locks import AccountLocks
@@ -86,8 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="turn Avoid Duplicates off: contacts without email sync too",
     )
 
-    sync = commands.add_parser("sync", help="sync connections now (all when none is named)")
+    sync = commands.add_parser(
+        "sync", help="sync connections and share jobs now (all when none is named)"
+    )
     sync.add_argument("names", nargs="*", metavar="NAME")
+    sync.add_argument(
+        "--due",
+        action="store_true",
+        help="only those whose interval has passed since their last run (for cron)",
+    )
     sync.add_argument(
         "--confirm",
         action="store_true",
@@ -132,6 +144,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     remove = commands.add_parser("remove", help="forget a connection (never touches contacts)")
     remove.add_argument("name")
+
+    share = commands.add_parser(
+        "share",
+        help="share a group of one account, one way, with other accounts (a share job); "
+        "new destinations are synced at once",
+    )
+    share.add_argument("name")
+    share.add_argument("--source", metavar="APP:LOCATION", help="where the group is (new job)")
+    share.add_argument("--group", help="the group, label or category to share (new job)")
+    share.add_argument(
+        "--to",
+        action="append",
+        default=[],
+        metavar="APP:LOCATION",
+        help="a destination account (repeat for several)",
+    )
+    share.add_argument(
+        "--interval",
+        type=int,
+        metavar="MINUTES",
+        help=f"how often the job runs (default {SHARE_INTERVAL_MINUTES}: daily)",
+    )
+
+    unshare = commands.add_parser(
+        "share-remove",
+        help="remove a destination from a share job: deletes the copies the job made there",
+    )
+    unshare.add_argument("name")
+    unshare.add_argument("--to", required=True, metavar="APP:LOCATION")
+    unshare.add_argument("--yes", action="store_true", help="do not ask first")
+
+    shares = commands.add_parser("shares", help="list share jobs and their destinations")
+    shares.add_argument("--json", action="store_true")
 
     signin = commands.add_parser(
         "signin", help="sign in to an app's account (google, outlook, hubspot)"
@@ -258,7 +303,7 @@ def _arrow(direction: Direction) -> str:
 
 def _sync(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
     if args.names:
-        chosen = [store.connection(name) for name in args.names]
+        chosen = [c for name in args.names for c in _connections_named(store, name)]
     else:
         chosen = [c for c in store.connections() if not c.paused]
         if not chosen:
@@ -268,16 +313,45 @@ def _sync(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) ->
                 file=out,
             )
             return EXIT_OK
+    if args.due:
+        from piesync_desktop.engine.schedule import due_connections
+
+        due = {c.id for c in due_connections(store, time.time())}
+        chosen = [c for c in chosen if c.id in due]
+        if not chosen:
+            print("Nothing is due.", file=out)
+    return _run(chosen, store, profile, out, confirm=args.confirm)
+
+
+def _connections_named(store: Store, name: str) -> list[ConnectionSettings]:
+    """The connection ``name``, or the destinations of the share job ``name``."""
+    if name in store.connection_names():
+        return [store.connection(name)]
+    if any(job.name == name for job in store.share_jobs()):
+        job = store.share_job(name)
+        destinations = [c for c in store.job_destinations(job.id or 0) if not c.paused]
+        if not destinations:
+            raise ConfigError(f"Share job '{name}' has no destination yet: add one with --to.")
+        return destinations
+    return [store.connection(name)]  # the error names the connections there are
+
+
+def _run(
+    chosen: Sequence[ConnectionSettings],
+    store: Store,
+    profile: Path,
+    out: TextIO,
+    confirm: bool = False,
+) -> int:
+    """Run each connection once; one that fails is reported and the others go on."""
     locks = AccountLocks(paths.locks_dir(profile))
     status = EXIT_OK
     for settings in chosen:
         bar = _ProgressBar(settings.name) if sys.stderr.isatty() else None
         options = RunOptions(
-            confirm=args.confirm,
+            confirm=confirm,
             progress=bar.update if bar else None,
-            on_wait=lambda other, name=settings.name: print(
-                f"{name}: waiting for connection {other}", file=sys.stderr
-            ),
+            on_wait=_waiting(settings.name),
         )
         connectors = {"a": open_connector(settings.a_spec), "b": open_connector(settings.b_spec)}
         try:
@@ -297,6 +371,14 @@ def _sync(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) ->
 def _summary_line(settings: ConnectionSettings, summary: RunSummary) -> str:
     c, u = summary.created, summary.updated
     counts = summary.counts
+    if settings.share is not None:
+        line = (
+            f"{settings.name}: {c['b']} copies made, {u['b']} updated; "
+            f"{counts.get('failing', 0)} failing"
+        )
+        if counts.get("failing"):
+            line += f" (see: piesync-desktop health '{settings.name}')"
+        return line
     line = (
         f"{settings.name}: created {c['a']} in A, {c['b']} in B; updated {u['a']} in A, "
         f"{u['b']} in B; {counts.get('in_sync', 0)} in sync, "
@@ -473,7 +555,7 @@ def _connections(args: argparse.Namespace, store: Store, profile: Path, out: Tex
     from piesync_desktop.engine import health  # a sync, run most, needs none of it
 
     rows = []
-    for settings in store.connections():
+    for settings in store.own_connections():
         cid = settings.id or 0
         rows.append(
             {
@@ -506,6 +588,12 @@ def _connections(args: argparse.Namespace, store: Store, profile: Path, out: Tex
 
 
 def _remove(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    share = store.connection(args.name).share
+    if share is not None:
+        raise UsageError(
+            f"'{args.name}' is a destination of share job '{share.job_name}': remove it with "
+            f"piesync-desktop share-remove '{share.job_name}' --to APP:LOCATION"
+        )
     store.remove_connection(args.name)
     print(f"Connection '{args.name}' removed. No contact was deleted in either app.", file=out)
     return EXIT_OK
@@ -720,6 +808,129 @@ def _with_account(spec: str, store: Store) -> str:
     return f"{spec}@{emails[0]}"
 
 
+def _share(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    from piesync_desktop.engine import share
+
+    if args.interval is not None and args.interval < 1:
+        raise UsageError("--interval is at least 1 minute")
+    new = args.name not in {job.name for job in store.share_jobs()}
+    if new:
+        if not args.source or not args.group or not args.to:
+            raise UsageError("a new share job needs --source, --group and at least one --to")
+        source = _with_account(args.source, store)
+        interval = args.interval or SHARE_INTERVAL_MINUTES
+        job = share.create_job(store, args.name, source, args.group, interval)
+    else:
+        job = store.share_job(args.name)
+        if args.source and _with_account(args.source, store) != job.source_spec:
+            raise UsageError(f"share job '{job.name}' shares from {job.source_spec}")
+        if args.group and args.group.strip() != job.group:
+            raise UsageError(f"share job '{job.name}' shares the group '{job.group}'")
+        if args.interval is not None:
+            store.set_share_interval(job.id or 0, args.interval)
+            print(f"Share job '{job.name}' now runs every {args.interval} minutes.", file=out)
+    added: list[ConnectionSettings] = []
+    try:
+        with _trial_passwords([job.source_spec, *args.to]):
+            for spec in args.to:
+                added.append(share.add_destination(store, job, _with_account(spec, store)))
+    except (ConfigError, UsageError):
+        for settings in added:  # nothing ran yet: the command changes nothing after all
+            store.remove_connection(settings.name)
+        if new:
+            store.remove_share_job(job.id or 0)
+        raise
+    verb = "created" if new else "changed"
+    print(
+        f"Share job '{job.name}' {verb}: '{job.group}' of {job.source_spec} to "
+        f"{len(store.job_destinations(job.id or 0))} destinations.",
+        file=out,
+    )
+    return _run(added, store, profile, out)  # a new destination is synced at once
+
+
+def _share_remove(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    from piesync_desktop.engine import share
+
+    job = store.share_job(args.name)
+    destination = share.find_destination(store, job, _with_account(args.to, store))
+    plan = share.plan_removal(store, job, destination, open_connector(destination.b_spec))
+    for line in plan.describe():
+        print(line, file=out)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("removing a destination deletes contacts there: add --yes to confirm")
+        if input("Remove it? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("Nothing was changed.", file=out)
+            return EXIT_OK
+    locks = AccountLocks(paths.locks_dir(profile))
+    result = share.carry_out_removal(
+        store, plan, open_connector(destination.b_spec), locks, on_wait=_waiting(destination.name)
+    )
+    if not result.complete:
+        for problem in result.problems:
+            print(f"{destination.name}: {problem}", file=out)
+        print(
+            f"The destination stays in '{job.name}', paused; run share-remove again to finish.",
+            file=out,
+        )
+        return EXIT_RUN_FAILED
+    print(
+        f"{plan.label} removed from '{job.name}': {len(result.deleted)} copies deleted, "
+        f"{len(result.kept)} of its own contacts left '{job.group}' and stayed.",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _waiting(name: str) -> Callable[[str], None]:
+    return lambda other: print(f"{name}: waiting for connection {other}", file=sys.stderr)
+
+
+def _shares(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
+    from piesync_desktop.engine import health
+
+    rows = []
+    for job in store.share_jobs():
+        destinations = []
+        for settings in store.job_destinations(job.id or 0):
+            cid = settings.id or 0
+            destinations.append(
+                {
+                    "connection": settings.name,
+                    "to": settings.b_spec,
+                    "paused": settings.paused,
+                    "counts": health.counts(store, cid),
+                    "last_run": health.last_run(store, cid),
+                }
+            )
+        rows.append(
+            {
+                "name": job.name,
+                "source": job.source_spec,
+                "group": job.group,
+                "reference_tag": job.role().reference_tag,
+                "interval_minutes": job.interval_minutes,
+                "destinations": destinations,
+            }
+        )
+    if args.json:
+        return _print_json(rows, out)
+    if not rows:
+        print("No share jobs yet.", file=out)
+    for row in rows:
+        print(
+            f"{row['name']}: '{row['group']}' of {row['source']}, every "
+            f"{row['interval_minutes']} minutes",
+            file=out,
+        )
+        for dest in row["destinations"]:
+            run = dest["last_run"]
+            last = run["status"] if run else "never synced"
+            print(f"  -> {dest['to']} ({last}; {dest['counts']['in_sync']} in sync)", file=out)
+    return EXIT_OK
+
+
 _HANDLERS = {
     "signin": _signin,
     "signout": _signout,
@@ -730,4 +941,7 @@ _HANDLERS = {
     "trash": _trash,
     "connections": _connections,
     "remove": _remove,
+    "share": _share,
+    "share-remove": _share_remove,
+    "shares": _shares,
 }

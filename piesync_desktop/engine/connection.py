@@ -9,9 +9,11 @@ import enum
 from dataclasses import dataclass, field
 
 from piesync_desktop.engine.mapping import MappingSpec
-from piesync_desktop.engine.rules import Rule
+from piesync_desktop.engine.rules import Action, ActionOp, Condition, ConditionOp, Rule
 
 DEFAULT_INTERVAL_MINUTES = 5  # as PieSync polled
+SHARE_INTERVAL_MINUTES = 24 * 60  # a share job checks its group daily, as PieSync's did
+REFERENCE_TAG_PREFIX = "gSync"
 
 
 class Side(enum.StrEnum):
@@ -43,6 +45,54 @@ class Direction(enum.StrEnum):
         return self.writes(side.other)
 
 
+@dataclass(frozen=True, slots=True)
+class ShareRole:
+    """What makes a connection one destination of a share job (see ``engine/share.py``).
+
+    Such a connection is one-way from the job's source to one destination account and syncs
+    only the source's contacts in ``group``; every copy it makes carries ``reference_tag``.
+    """
+
+    job_id: int
+    job_name: str
+    group: str
+
+    @property
+    def reference_tag(self) -> str:
+        """The tag by which the job knows its own copies (PieSync's ``gSync<number>``)."""
+        return f"{REFERENCE_TAG_PREFIX}{self.job_id}"
+
+    def rules(self) -> list[Rule]:
+        """The destination's one rule: IF in the group THEN into the group, with the tag."""
+        return [
+            Rule(
+                side="a",
+                conditions=(Condition(ConditionOp.IN_TAG, self.group),),
+                actions=(
+                    Action(ActionOp.ADD_TAG, self.group),
+                    Action(ActionOp.ADD_TAG, self.reference_tag),
+                ),
+                name=f"in '{self.group}'",
+            )
+        ]
+
+
+@dataclass(slots=True)
+class ShareJob:
+    """One source group shared, one way, with one or many destination accounts."""
+
+    name: str
+    source_spec: str
+    group: str
+    interval_minutes: int = SHARE_INTERVAL_MINUTES
+    id: int | None = None
+    created_at: float = 0.0
+
+    def role(self) -> ShareRole:
+        assert self.id is not None, "a job has an id once the store saved it"
+        return ShareRole(self.id, self.name, self.group)
+
+
 @dataclass(slots=True)
 class ConnectionSettings:
     """Everything a person chose for one connection."""
@@ -60,6 +110,7 @@ class ConnectionSettings:
     mappings: list[MappingSpec] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     id: int | None = None
+    share: ShareRole | None = None  # set for the destinations of a share job
 
     def spec(self, side: Side) -> str:
         return self.a_spec if side is Side.A else self.b_spec

@@ -62,6 +62,7 @@ class PairPlan:
     create_fields: dict[str, Value] = field(default_factory=dict)
     create_tags: frozenset[str] = frozenset()
     trash_for: str | None = None  # a deletion: the side whose counterpart gets 'PieSync Trash'
+    trash_untag: frozenset[str] = frozenset()  # tags it loses then (a share job's group)
     decision: TrashDecision | None = None  # Trash review: ``records`` holds the one contact
     failed: bool = False
 
@@ -130,9 +131,10 @@ class Executor:
                 assert plan.link is not None
                 rid = plan.link.id_on(plan.trash_for)
                 if rid:
-                    updates[plan.trash_for].append(
-                        (plan, RecordUpdate(rid, add_tags=frozenset({TRASH_TAG})))
+                    update = RecordUpdate(
+                        rid, add_tags=frozenset({TRASH_TAG}), remove_tags=plan.trash_untag
                     )
+                    updates[plan.trash_for].append((plan, update))
             elif plan.decision is not None:
                 self._queue_decision(plan, updates, deletes)
             else:

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from piesync_desktop.engine.connection import ConnectionSettings, Direction, Side
+from piesync_desktop.engine.connection import (
+    ConnectionSettings,
+    Direction,
+    ShareJob,
+    ShareRole,
+    Side,
+)
 from piesync_desktop.engine.errors import ConfigError, SyncError
 from piesync_desktop.engine.mapping import MappingKind, MappingSpec
 from piesync_desktop.engine.model import TRASH_TAG
@@ -221,6 +227,33 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 4 -> 5: share jobs (one source group pushed one way to many accounts; engine/share.py).
+    # Each destination is a connection of its own, marked with its job; the job's timeline
+    # (destinations added and removed, the copies a removal deleted) outlives them.
+    """
+    CREATE TABLE share_jobs (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        source_spec TEXT NOT NULL,
+        source_account INTEGER REFERENCES accounts(id),
+        group_name TEXT NOT NULL,
+        interval_minutes INTEGER NOT NULL DEFAULT 1440,
+        created_at REAL NOT NULL
+    );
+    ALTER TABLE connections ADD COLUMN job_id INTEGER REFERENCES share_jobs(id);
+    CREATE INDEX connections_job ON connections(job_id) WHERE job_id IS NOT NULL;
+    CREATE TABLE share_events (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES share_jobs(id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        destination TEXT NOT NULL,
+        rid TEXT NOT NULL DEFAULT '',
+        name TEXT NOT NULL DEFAULT '',
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX share_events_job ON share_events(job_id, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -332,6 +365,19 @@ class Activity:
     state: str
     action: str
     detail: str = ""
+
+
+@dataclass(slots=True)
+class ShareEvent:
+    """One row of a share job's own timeline (destinations added or removed, and what a
+    removal deleted or let go), kept after the destination's connection is gone."""
+
+    destination: str
+    action: str
+    detail: str = ""
+    rid: str = ""
+    name: str = ""
+    at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -453,7 +499,8 @@ class Store:
             cur = db.execute(
                 """INSERT INTO connections (name, a_spec, b_spec, a_account, b_account, direction,
                    winner, avoid_duplicates, sync_deletions, sync_unsubscribes, paused,
-                   interval_minutes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   interval_minutes, job_id, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     settings.name,
                     settings.a_spec,
@@ -467,6 +514,7 @@ class Store:
                     settings.sync_unsubscribes,
                     settings.paused,
                     settings.interval_minutes,
+                    settings.share.job_id if settings.share else None,
                     time.time(),
                 ),
             )
@@ -512,15 +560,19 @@ class Store:
         )
 
     def connection(self, name: str) -> ConnectionSettings:
-        row = self.db.execute(_CONNECTION_SELECT + " WHERE name = ?", (name,)).fetchone()
+        row = self.db.execute(_CONNECTION_SELECT + " WHERE c.name = ?", (name,)).fetchone()
         if row is None:
             names = ", ".join(self.connection_names()) or "none yet"
             raise ConfigError(f"No connection named '{name}' (connections: {names}).")
         return self._settings(row)
 
     def connections(self) -> list[ConnectionSettings]:
-        rows = self.db.execute(_CONNECTION_SELECT + " ORDER BY name").fetchall()
+        rows = self.db.execute(_CONNECTION_SELECT + " ORDER BY c.name").fetchall()
         return [self._settings(row) for row in rows]
+
+    def own_connections(self) -> list[ConnectionSettings]:
+        """The connections the person made, without the destinations of share jobs."""
+        return [settings for settings in self.connections() if settings.share is None]
 
     def connection_names(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT name FROM connections ORDER BY name")]
@@ -545,7 +597,7 @@ class Store:
 
     def _settings(self, row: sqlite3.Row | tuple) -> ConnectionSettings:
         (cid, name, a_spec, b_spec, direction, winner, avoid, deletions, unsubscribes) = row[:9]
-        paused, interval = row[9:11]
+        paused, interval, job_id, job_name, group = row[9:14]
         mappings = [
             MappingSpec(a, b, MappingKind(kind), bool(enabled), bool(custom))
             for a, b, kind, enabled, custom in self.db.execute(
@@ -574,7 +626,94 @@ class Store:
             mappings=mappings,
             rules=rules,
             id=cid,
+            share=ShareRole(job_id, job_name, group) if job_id is not None else None,
         )
+
+    # -- share jobs -------------------------------------------------------------------------
+
+    def add_share_job(self, job: ShareJob, source_account: int) -> int:
+        """Save a new job; its name may be neither another job's nor a connection's."""
+        with self.transaction() as db:
+            taken = db.execute(
+                "SELECT 1 FROM share_jobs WHERE name = ? UNION SELECT 1 FROM connections "
+                "WHERE name = ?",
+                (job.name, job.name),
+            ).fetchone()
+            if taken:
+                raise ConfigError(f"A share job or connection named '{job.name}' already exists.")
+            job.created_at = time.time()
+            cur = db.execute(
+                """INSERT INTO share_jobs (name, source_spec, source_account, group_name,
+                   interval_minutes, created_at) VALUES (?, ?, ?, ?, ?, ?)""",
+                (
+                    job.name,
+                    job.source_spec,
+                    source_account,
+                    job.group,
+                    job.interval_minutes,
+                    job.created_at,
+                ),
+            )
+            job.id = int(cur.lastrowid or 0)
+            return job.id
+
+    def share_job(self, name: str) -> ShareJob:
+        row = self.db.execute(_JOB_SELECT + " WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            names = ", ".join(job.name for job in self.share_jobs()) or "none yet"
+            raise ConfigError(f"No share job named '{name}' (share jobs: {names}).")
+        return ShareJob(*row)
+
+    def share_jobs(self) -> list[ShareJob]:
+        return [ShareJob(*row) for row in self.db.execute(_JOB_SELECT + " ORDER BY name")]
+
+    def remove_share_job(self, job_id: int) -> None:
+        """Forget a job that has no destination (any left are a ConfigError)."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM connections WHERE job_id = ?", (job_id,)).fetchone():
+                raise ConfigError("Remove the job's destinations first (share-remove).")
+            db.execute("DELETE FROM share_jobs WHERE id = ?", (job_id,))
+
+    def set_share_interval(self, job_id: int, minutes: int) -> None:
+        """How often a job runs: the job and each of its destinations."""
+        with self.transaction() as db:
+            db.execute("UPDATE share_jobs SET interval_minutes = ? WHERE id = ?", (minutes, job_id))
+            db.execute(
+                "UPDATE connections SET interval_minutes = ? WHERE job_id = ?", (minutes, job_id)
+            )
+
+    def job_destinations(self, job_id: int) -> list[ConnectionSettings]:
+        """The connections that are the destinations of a job, oldest first."""
+        rows = self.db.execute(
+            _CONNECTION_SELECT + " WHERE c.job_id = ? ORDER BY c.id", (job_id,)
+        ).fetchall()
+        return [self._settings(row) for row in rows]
+
+    def add_share_events(self, job_id: int, events: Iterable[ShareEvent]) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                """INSERT INTO share_events (job_id, at, destination, rid, name, action, detail)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (job_id, e.at or now, e.destination, e.rid, e.name, e.action, e.detail)
+                    for e in events
+                ],
+            )
+
+    def share_events(self, job_id: int, limit: int = 1000) -> list[ShareEvent]:
+        """A job's own timeline, newest first."""
+        rows = self.db.execute(
+            """SELECT destination, action, detail, rid, name, at FROM share_events
+               WHERE job_id = ? ORDER BY id DESC LIMIT ?""",
+            (job_id, limit),
+        )
+        return [ShareEvent(*row) for row in rows]
+
+    def last_run_times(self) -> dict[int, float]:
+        """When each connection's last run started (the scheduler's memory across restarts)."""
+        rows = self.db.execute("SELECT connection_id, MAX(started_at) FROM runs GROUP BY 1")
+        return {cid: started for cid, started in rows}
 
     # -- per-side state -------------------------------------------------------------------
 
@@ -944,8 +1083,12 @@ class Store:
         )
 
 
-_CONNECTION_SELECT = """SELECT id, name, a_spec, b_spec, direction, winner, avoid_duplicates,
-    sync_deletions, sync_unsubscribes, paused, interval_minutes FROM connections"""
+_JOB_SELECT = """SELECT name, source_spec, group_name, interval_minutes, id, created_at
+    FROM share_jobs"""
+_CONNECTION_SELECT = """SELECT c.id, c.name, c.a_spec, c.b_spec, c.direction, c.winner,
+    c.avoid_duplicates, c.sync_deletions, c.sync_unsubscribes, c.paused, c.interval_minutes,
+    c.job_id, j.name, j.group_name
+    FROM connections c LEFT JOIN share_jobs j ON j.id = c.job_id"""
 
 
 def _json(value: Any) -> str:

@@ -226,7 +226,11 @@ class SyncRun:
         self.options = options
         self.summary = summary
         self.direction = settings.direction
-        self.rules: list[Rule] = settings.rules or default_rules()
+        # A share job's destination: one way, only the source's group, copies marked (share.py).
+        self.share = settings.share
+        self.rules: list[Rule] = (
+            self.share.rules() if self.share else (settings.rules or default_rules())
+        )
         self.rule_key = {rule: f"{rule.side}:{rule.key}" for rule in self.rules}
         self.rule_fields = {c.field for rule in self.rules for c in rule.conditions if c.field}
         self.views: dict[str, SideView] = {}
@@ -245,11 +249,12 @@ class SyncRun:
             self.views[side] = view
         schemas = {s: self.views[s].schema for s in SIDES}
         if not settings.mappings:
+            # A share job never copies the source's other tags: its own are set by its rule.
             settings.mappings = default_mappings(
                 schemas["a"],
                 schemas["b"],
-                connectors["a"].app.capabilities.tags,
-                connectors["b"].app.capabilities.tags,
+                connectors["a"].app.capabilities.tags and self.share is None,
+                connectors["b"].app.capabilities.tags and self.share is None,
             )
         self.projector = Projector(settings.mappings, schemas, managed_tags(self.rules))
         self.hash = config_hash(settings, schemas)
@@ -452,7 +457,9 @@ class SyncRun:
             other = self.views[Side(side).other.value]
             for rid in list(self.views[side].fetched) + list(wanted[side]):
                 link = self.views[side].links_by_rid.get(rid)
-                if link is None or link.deleted_side:
+                # A survivor of a deletion has nothing to pair with; a contact back where it
+                # was deleted (restored, or back in a share job's group) pairs again.
+                if link is None or link.deleted_side not in (None, side):
                     continue
                 counterpart = link.id_on(other.side)
                 if counterpart and counterpart not in other.fetched:
@@ -534,6 +541,8 @@ class SyncRun:
             for rid in linked + others:
                 record = view.fetched[rid]
                 key = self.key_of(view, record)
+                if self.share and side == "b" and not self._is_copy(record):
+                    continue  # a share job pairs only with its own copies
                 if key and self._active_rules(side, record) is not None:
                     view.owners.setdefault(key, record.id)
 
@@ -543,6 +552,12 @@ class SyncRun:
             return []  # a pure target side: its rules do not apply
         matched = [rule for rule in self.rules if rule.side == side and rule.matches(record)]
         return matched or None
+
+    def _is_copy(self, record: Record) -> bool:
+        """Whether a destination contact carries the share job's reference tag."""
+        assert self.share is not None
+        wanted = self.share.reference_tag.casefold()
+        return any(tag.casefold() == wanted for tag in record.tags)
 
     # -- pairing and planning -------------------------------------------------------------------
 
@@ -605,6 +620,13 @@ class SyncRun:
         self, view: SideView, other: SideView, record: Record, claimed: dict[str, set[str]]
     ) -> PairPlan | None:
         side = view.side
+        if self.share:
+            if side == "b":
+                self._leave_destination_contact(record)
+                return None
+            if self._active_rules(side, record) is None:
+                self.set_state(side, record, RecordState.EXCLUDED, self._not_shared_reason())
+                return None
         rules = self._active_rules(side, record)
         key = self.key_of(view, record)
         if rules is None:
@@ -659,6 +681,58 @@ class SyncRun:
             )
             return None
         return self._plan_create(view, other, record, rules)
+
+    def _not_shared_reason(self) -> str:
+        assert self.share is not None
+        return (
+            f"Not in '{self.share.group}' in {self.views['a'].app_name}: share job "
+            f"'{self.share.job_name}' shares only that group."
+        )
+
+    def _leave_destination_contact(self, record: Record) -> None:
+        """A destination contact the share job did not put there (or no longer knows): it is
+        never changed, and Health says why."""
+        assert self.share is not None
+        share, view = self.share, self.views["b"]
+        if self._is_copy(record):
+            reason = (
+                f"Carries '{share.reference_tag}', the mark of share job '{share.job_name}', "
+                f"but no contact in '{share.group}' in {self.views['a'].app_name} matches it; "
+                "it is left as it is."
+            )
+        elif any(tag.casefold() == share.group.casefold() for tag in record.tags):
+            reason = (
+                f"Put in '{share.group}' in {view.app_name}, not by share job "
+                f"'{share.job_name}': the job never changes it, and it stays if this "
+                "destination is removed from the job."
+            )
+        else:
+            reason = f"Not from share job '{share.job_name}': the job never changes it."
+        self.set_state("b", record, RecordState.EXCLUDED, reason)
+
+    def _left_group(self, link: Link, ra: Record, rb: Record) -> PairPlan:
+        """A shared contact taken out of the group in the source: like a deletion there, its
+        copy leaves the group and is tagged 'PieSync Trash' for the destination to review."""
+        assert self.share is not None
+        link.deleted_side, link.deleted_at = "a", time.time()
+        self.touch(link)
+        self.set_state(
+            "a",
+            ra,
+            RecordState.EXCLUDED,
+            self._not_shared_reason(),
+            link,
+            action=f"taken out of '{self.share.group}'",
+        )
+        self.handled["b"].add(rb.id)  # its row is the one the tagging sets
+        return self._trash_plan(link, "b")
+
+    def _trash_plan(self, link: Link, target: str) -> PairPlan:
+        """Tag ``target``'s contact 'PieSync Trash' (a share job's copy also leaves the group)."""
+        untag = frozenset({self.share.group}) if self.share else frozenset()
+        return PairPlan(
+            link=link, trash_for=target, trash_untag=untag, rule_keys=link.decoded_rule_keys()
+        )
 
     def _relink(self, link: Link, side: str, record: Record) -> PairPlan | None:
         """A new contact meets, by email, the survivor of a contact deleted on its side.
@@ -768,6 +842,8 @@ class SyncRun:
             return None
         rules_a = self._active_rules("a", ra)
         rules_b = self._active_rules("b", rb)
+        if self.share and rules_a is None:
+            return self._left_group(link, ra, rb)
         flows = {
             target
             for source, target, rules in (("a", "b", rules_a), ("b", "a", rules_b))
@@ -801,7 +877,10 @@ class SyncRun:
         elif flows:
             target = next(iter(flows))
             source = Side(target).other.value
-            merged = merge(base, values["a"], values["b"], source, self.projector.set_slots)
+            if self.share:  # a share job's copies are the source's: edits there are undone
+                merged = values[source]
+            else:
+                merged = merge(base, values["a"], values["b"], source, self.projector.set_slots)
             new_base = values[source]
         else:
             merged, new_base = {}, None
@@ -848,10 +927,13 @@ class SyncRun:
         survivor_side = Side(deleted).other.value
         survivor = ra if survivor_side == "a" else rb
         back = ra if deleted == "a" else rb
+        if self.share and back is not None and self._active_rules(deleted, back) is None:
+            back = None  # still out of the shared group: not back
         if back is not None:
             # The contact is back where it was deleted (restored): pair again.
             link.deleted_side = None
             link.deleted_at = None
+            self.touch(link)
             if survivor is None:
                 return None
             plan = self._plan_linked(link)
@@ -879,6 +961,17 @@ class SyncRun:
     def _deleted_reason(self, link: Link) -> str:
         view = self.views[link.deleted_side or "a"]
         when = time.strftime("%Y-%m-%d", time.localtime(link.deleted_at or time.time()))
+        if self.share and link.deleted_side == "a":
+            group = self.share.group
+            reason = f"No longer in '{group}' in {view.app_name} (deleted or taken out) on {when}."
+            if link.trash_decision == TRASH_KEPT:
+                return reason + " Kept here in Trash review."
+            if link.trash_tagged:
+                reason += (
+                    f" Taken out of '{group}' here and tagged '{TRASH_TAG}': review it and "
+                    "delete it if you agree."
+                )
+            return reason
         if link.trash_decision == TRASH_KEPT:
             return (
                 f"Deleted in {view.app_name} on {when}; kept here in Trash review, so it is "
@@ -923,14 +1016,7 @@ class SyncRun:
                     and self.direction.reads_from(Side(side))
                 )
                 if tag:
-                    plans.append(
-                        PairPlan(
-                            link=link,
-                            trash_for=other.side,
-                            new_base=None,
-                            rule_keys=link.decoded_rule_keys(),
-                        )
-                    )
+                    plans.append(self._trash_plan(link, other.side))
                 else:
                     self.mark_deleted_counterpart(link)
         if self.settings.sync_deletions:  # tags that could not be set before, or newly wanted
@@ -955,11 +1041,7 @@ class SyncRun:
                         )
                         and link.id_on(other.value) not in self.views[other.value].deleted
                     ):
-                        plans.append(
-                            PairPlan(
-                                link=link, trash_for=other.value, rule_keys=link.decoded_rule_keys()
-                            )
-                        )
+                        plans.append(self._trash_plan(link, other.value))
 
     def _plan_decisions(self, plans: list[PairPlan]) -> None:
         """The person's Trash review choices, for the contacts still there.

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from piesync_desktop.engine import health
-from piesync_desktop.engine.connection import ConnectionSettings, Direction, Side
+from piesync_desktop.engine.connection import (
+    ConnectionSettings,
+    Direction,
+    ShareJob,
+    ShareRole,
+    Side,
+)
 from piesync_desktop.engine.errors import ConfigError
 from piesync_desktop.engine.mapping import NAME_PARTS, TAGS, MappingKind, MappingSpec
 from piesync_desktop.engine.rules import Action, ActionOp, Condition, ConditionOp, Rule
@@ -674,11 +680,48 @@ def test_settings_are_saved_replaced_and_deleted_by_an_empty_value(store: Store)
     assert store.db.execute("SELECT COUNT(*) FROM settings").fetchone()[0] == 1
 
 
+def test_a_fourth_version_store_is_migrated_with_its_connections_outside_any_share_job(
+    profile: Path,
+) -> None:
+    from piesync_desktop.engine.store import MIGRATIONS, _statements
+
+    path = profile / "piesync.sqlite3"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:4]:
+        for statement in _statements(script):
+            raw.execute(statement)
+    raw.execute("PRAGMA user_version = 4")
+    raw.execute(
+        """INSERT INTO connections (name, a_spec, b_spec, direction, winner, avoid_duplicates,
+           sync_deletions, sync_unsubscribes, interval_minutes, created_at)
+           VALUES ('old', 'vcard:/a', 'vcard:/b', 'two-way', 'a', 1, 0, 0, 5, 0)"""
+    )
+    raw.execute("INSERT INTO settings (name, value) VALUES ('PIESYNC_HTTP_TIMEOUT', '90')")
+    raw.close()
+    with Store(path) as store:
+        assert store.version == SCHEMA_VERSION
+        old = store.connection("old")
+        assert old.share is None and store.own_connections() == [old]
+        assert store.settings() == {"PIESYNC_HTTP_TIMEOUT": "90"}
+        assert store.share_jobs() == []
+        job = ShareJob("Team", "vcard:/a", "Team")
+        store.add_share_job(job, store.ensure_account("vcard", "vcard:/a"))
+        destination = ConnectionSettings(
+            "Team → b", "vcard:/a", "vcard:/c", Direction.A_TO_B, share=job.role()
+        )
+        store.add_connection(destination, 1, 1)
+        assert store.connection("Team → b").share == ShareRole(job.id or 0, "Team", "Team")
+        assert store.own_connections() == [old]
+        assert [c.name for c in store.job_destinations(job.id or 0)] == ["Team → b"]
+    assert (profile / "piesync.v4.bak").exists()
+
+
 # The test that migrates a store of each older schema version (a version-0 file is a new store).
 MIGRATION_TESTS = {
     1: test_a_first_version_store_is_migrated_with_its_connections,
     2: test_a_second_version_store_is_migrated_and_searches_the_same,
     3: test_a_third_version_store_is_migrated_with_its_data_and_empty_settings,
+    4: test_a_fourth_version_store_is_migrated_with_its_connections_outside_any_share_job,
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from piesync_desktop.engine.errors import ConfigError
 from piesync_desktop.engine.model import (
@@ -86,6 +86,24 @@ class Connector(Protocol):
 
     def cursor(self) -> Cursor:
         """The cursor to hand to the next ``changes``, covering our own writes of this run."""
+        ...
+
+
+@runtime_checkable
+class TagRemover(Protocol):
+    """A connector that can remove the group object it keeps for a tag, not only untag cards.
+
+    Removing a destination of a share job needs it: the job made a group there (a label, a
+    group card) that must go, while the contacts in it stay in the account. Optional, so
+    callers ask ``isinstance(connector, TagRemover)``; apps whose tags are a property of each
+    contact (CATEGORIES) have nothing to remove.
+    """
+
+    def remove_tag(self, name: str) -> bool:
+        """Remove the group object the app keeps for tag ``name`` (a Google label, an Apple group
+        card); its members stay in the account, untouched. False when there is no such object.
+        Raises ConnectorError (piesync_desktop.engine.errors) with a message a person can act
+        on."""
         ...
 
 

@@ -7,7 +7,13 @@ import sys
 
 import pytest
 
-from piesync_desktop.engine.connectors.base import batched, catalogue, open_connector, parse_spec
+from piesync_desktop.engine.connectors.base import (
+    TagRemover,
+    batched,
+    catalogue,
+    open_connector,
+    parse_spec,
+)
 from piesync_desktop.engine.connectors.vcard_dir import VCardDir
 from piesync_desktop.engine.errors import ConfigError
 
@@ -62,3 +68,9 @@ def test_a_folder_sync_never_loads_the_http_stack():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_apps_that_keep_group_objects_can_remove_a_tags_group():
+    assert isinstance(open_connector("google:@ada@example.com"), TagRemover)
+    assert isinstance(open_connector("carddav:https://me@dav.example.com/me/book/"), TagRemover)
+    assert not isinstance(open_connector("vcard:/tmp"), TagRemover)

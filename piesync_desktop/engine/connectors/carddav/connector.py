@@ -11,7 +11,8 @@ by the next run, never overwritten.
 
 The cursor holds the sync token (or ctag) of this run's listing and the etag of every card,
 including the ones this run wrote, so the next run skips our own writes and sees everyone
-else's.
+else's. A group card the engine no longer needs (a share job's destination removed) is deleted,
+its members' cards untouched, and forgotten by the cursor.
 """
 
 from __future__ import annotations
@@ -293,6 +294,25 @@ class CardDav:
                 results.append(WriteResult(key=cid, id=cid, error=answer.message))
         return results
 
+    def remove_tag(self, name: str) -> bool:
+        """Delete the group card named ``name`` where tags are Apple groups; the cards of its
+        members stay as they are. False when there is none, and always where tags are
+        CATEGORIES (those go with the last card that carries them)."""
+        if self.where.tag_style is TagStyle.CATEGORIES:
+            return False
+        if self._token is not None and not self._use_groups:
+            return False  # this run's listing found no group cards: tags are CATEGORIES here
+        client = self._connect()
+        found = {
+            gid: self._group_etags.get(gid, "")
+            for gid, group in self._groups.items()
+            if group.name == name
+        }
+        removed = False
+        for gid, etag in (found or self._find_groups(client, name)).items():
+            removed = self._delete_group(client, gid, name, etag) or removed
+        return removed
+
     def cursor(self) -> Cursor:
         return {
             "v": CURSOR_VERSION,
@@ -348,14 +368,18 @@ class CardDav:
             self._token = token
             return {}, set()
         self._token = ctag
+        listed = self._listing(client)
+        everything = set(self._etags) | set(self._group_etags)
+        return listed, everything - set(listed)
+
+    def _listing(self, client: DavClient) -> dict[str, str]:
+        """Every card of the book (contacts and groups): id -> etag."""
         listing = client.propfind(self.url, (GETETAG, RESOURCETYPE), depth="1")
-        listed = {
+        return {
             self._id(r.href): r.etag
             for r in listing.responses
             if r.status < 300 and not _is_collection(r) and r.href.rstrip("/") != self._path
         }
-        everything = set(self._etags) | set(self._group_etags)
-        return listed, everything - set(listed)
 
     def _sync_changes(
         self, client: DavClient, token: str | None
@@ -602,6 +626,59 @@ class CardDav:
             if answer.status != 412:
                 return answer.message
         return "it kept changing on the server while we edited it"
+
+    def _find_groups(self, client: DavClient, name: str) -> dict[str, str]:
+        """The group cards named ``name`` on the server now (id -> etag), for a tag this run
+        has not seen. Read aside: what the cursor knows of the book stays as it was."""
+        listed = self._listing(client)
+        # A card known at the same etag is a contact or another group: only the others are read.
+        unknown = [cid for cid, etag in listed.items() if not etag or self._version(cid) != etag]
+        found: dict[str, str] = {}
+        for chunk in batched(unknown, MULTIGET_BATCH):
+            answer = client.multiget(self.url, [self._href(cid) for cid in chunk])
+            for response in answer.responses:
+                text = response.text(ADDRESS_DATA)
+                if response.status < 300 and text and _is_group_named(text, name):
+                    found[self._id(response.href)] = response.etag
+        return found
+
+    def _delete_group(self, client: DavClient, gid: str, name: str, etag: str) -> bool:
+        """DELETE one group card if it is still the group ``name``: with If-Match on its etag,
+        read again and tried once more if it changed (412). False when it is gone."""
+        for attempt in range(2):
+            if not etag:
+                status, text, etag = client.get(self._href(gid))
+                if status == 404:
+                    self._forget(gid)
+                    return False
+                if status >= 300:
+                    raise ConnectorError(
+                        f"{self.where.host} would not send the group '{name}' (HTTP {status}), "
+                        "so it was not removed. Remove it in your contacts app, or try again.",
+                        title="Group not removed",
+                    )
+                if not _is_group_named(text, name):
+                    return False  # renamed or no longer a group: not this tag's any more
+            answer = client.delete(self._href(gid), etag or None)
+            if answer.ok or answer.status == 404:
+                self._forget(gid)
+                return answer.ok
+            if answer.status != 412 or attempt:
+                break
+            etag = ""  # changed on the server since it was read: read it again
+        if answer.status == 412:
+            reason = "it kept changing on the server while we removed it"
+        else:
+            reason = answer.message
+        raise ConnectorError(
+            f"{self.where.host} did not remove the group '{name}': {reason}. Remove it in your "
+            "contacts app, or try again later.",
+            title="Group not removed",
+        )
+
+
+def _is_group_named(text: str, name: str) -> bool:
+    return groups.is_group(text) and groups.parse_group(text).name == name
 
 
 def _known(cursor: Cursor | None) -> dict[str, Any]:

@@ -6,7 +6,8 @@ token or Google says it expired); deleted contacts come back with ``metadata.del
 the batch methods, at most 200 contacts a call and one call at a time, as Google asks of
 mutations for one account. Updates carry the etag the engine read, so a contact someone changed
 meanwhile is never overwritten (a conflict: the next run reads it again and merges). Contact
-groups are the tags; a group the engine needs ('PieSync Trash') is created when first needed.
+groups are the tags; a group the engine needs ('PieSync Trash') is created when first needed,
+and one it no longer needs (a share job's destination removed) is deleted, its contacts kept.
 The create key goes into the person's ``clientData``, so a create a crash left unlinked is
 found by the next listing rather than made twice.
 """
@@ -341,6 +342,23 @@ class GoogleContacts:
             results.append(WriteResult(name, name))
         return results
 
+    def remove_tag(self, name: str) -> bool:
+        """Delete the label ``name`` (a user contact group, never a system one) and keep its
+        members: they only lose the membership. False when the account has no such label.
+
+        The members' etags change with it, so the next run reads them again without the tag.
+        """
+        resource = self._group_named(name)
+        if resource is None or not self._delete_group(resource, name):
+            self._load_groups()  # made by another app since the cursor, or deleted and made again
+            resource = self._group_named(name)
+            if resource is None or not self._delete_group(resource, name):
+                return False
+        if resource == self._scope_group:
+            self._scope_group = None
+        self._wrote = True
+        return True
+
     def cursor(self) -> Cursor:
         if self._wrote and self._token:
             self._catch_up()
@@ -595,6 +613,25 @@ class GoogleContacts:
                 self._groups[resource] = name
             resources.append(resource)
         return resources
+
+    def _delete_group(self, resource: str, name: str) -> bool:
+        """DELETE one user group, its contacts kept; False when Google no longer has it."""
+        if resource in SYSTEM_GROUPS:
+            return False
+        try:
+            self._call(
+                "DELETE",
+                f"v1/{resource}",
+                params={"deleteContacts": "false"},
+                what=f"removing the label '{name}'",
+            )
+        except GoogleApiError as exc:
+            if exc.status != 404:
+                raise
+            self._groups.pop(resource, None)
+            return False
+        self._groups.pop(resource, None)
+        return True
 
     def _change_tags(self, name: str, add: frozenset[str], remove: frozenset[str]) -> str:
         try:

@@ -11,6 +11,7 @@ from helpers.carddav_book import FAST, Book, card, spec_location
 from helpers.dav_servers import DavServer
 from helpers.fault_proxy import FaultProxy
 
+from piesync_desktop.engine.connectors.base import TagRemover
 from piesync_desktop.engine.connectors.carddav import connector as connector_module
 from piesync_desktop.engine.connectors.carddav.connector import CardDav
 from piesync_desktop.engine.connectors.carddav.webdav import PutAnswer
@@ -306,6 +307,116 @@ def test_a_book_that_holds_group_cards_keeps_tags_as_groups(book: Book) -> None:
     later_records = records_of(later, connector.cursor())
     assert set(later_records) == {"ann.vcf"} and later_records["ann.vcf"].tags == frozenset()
     del cursor
+
+
+# -- removing a tag's group (a share job's destination removed) ---------------------------------
+
+
+def group_card(uid: str, name: str, *members: str) -> str:
+    """An Apple group card as the Contacts apps write it."""
+    lines = [f"X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:{m}\r\n" for m in members]
+    return (
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nN:{name};;;;\r\n"
+        "X-ADDRESSBOOKSERVER-KIND:group\r\n" + "".join(lines) + "END:VCARD\r\n"
+    )
+
+
+def shared_book(book: Book) -> dict[str, str]:
+    """Ann and Bob in the share job's group, Ann also in Friends; each card's text."""
+    book.put("g-share.vcf", group_card("g-share", "gSync1", "u-ann", "u-bob"))
+    book.put("g-friends.vcf", group_card("g-friends", "Friends", "u-ann"))
+    book.put("ann.vcf", card("Ann Lee", "ann@example.org", uid="u-ann"))
+    book.put("bob.vcf", card("Bob Stone", "bob@example.org", uid="u-bob"))
+    return {name: book.get(name) for name in book.names()}
+
+
+@pytest.mark.parametrize("fragment", ["groups", ""])
+def test_removing_a_tag_deletes_its_group_card_and_keeps_the_members(
+    book: Book, fragment: str
+) -> None:
+    before = shared_book(book)
+    connector = opened(book, fragment=fragment)
+    assert {r.id: r.tags for r in connector.changes(None).records}["bob.vcf"] == {"gSync1"}
+    assert isinstance(connector, TagRemover)
+    assert connector.remove_tag("gSync1") is True
+    assert book.names() == {"g-friends.vcf", "ann.vcf", "bob.vcf"}
+    assert all(book.get(name) == before[name] for name in book.names())  # members untouched
+    cursor = connector.cursor()
+    assert [g[1] for g in cursor["groups"].values()] == ["Friends"]
+    again = opened(book, cursor, fragment=fragment)
+    changes = again.changes(cursor)  # our own delete: nothing to read, nobody deleted
+    assert list(changes.records) == [] and changes.deleted == [] and changes.total == 2
+    assert again.remove_tag("gSync1") is False and again.remove_tag("Nope") is False
+    assert {r.id: r.tags for r in opened(book).changes(None).records} == {
+        "ann.vcf": {"Friends"},
+        "bob.vcf": frozenset(),
+    }
+
+
+def test_a_group_card_the_run_has_not_read_is_found_and_one_gone_meanwhile_is_false(
+    book: Book,
+) -> None:
+    before = shared_book(book)
+    unread = opened(book, fragment="groups")  # no listing yet: the group is looked for
+    assert unread.remove_tag("gSync1") is True
+    assert unread.cursor()["groups"] == {} and unread.cursor()["etags"] == {}  # read aside
+    assert book.names() == {"g-friends.vcf", "ann.vcf", "bob.vcf"}
+    assert book.get("ann.vcf") == before["ann.vcf"]
+    connector = opened(book, fragment="groups")
+    connector.changes(None)
+    book.delete("g-friends.vcf")  # by another client, after our listing
+    assert connector.remove_tag("Friends") is False
+    assert connector.cursor()["groups"] == {}
+
+
+def test_a_group_card_changed_before_our_delete_is_read_again_and_deleted(
+    fault_proxy: FaultProxy, radicale: DavServer, make_book: Callable[[DavServer], Book]
+) -> None:
+    book = make_book(radicale)
+    shared_book(book)
+    connector = book.connector(url=fault_proxy.rebase(book.url), fragment="groups")
+    connector.open()
+    connector.changes(None)
+
+    def other_client_adds_a_member(path: str) -> None:
+        text = group_card("g-share", "gSync1", "u-ann", "u-bob", "u-cy")
+        book.put("g-share.vcf", text)
+
+    fault_proxy.before("DELETE", other_client_adds_a_member)
+    assert connector.remove_tag("gSync1") is True
+    assert fault_proxy.count("DELETE") == 2 and fault_proxy.count("GET") == 1  # 412, read, again
+    assert book.names() == {"g-friends.vcf", "ann.vcf", "bob.vcf"}
+
+
+def test_a_group_card_the_server_will_not_delete_is_an_error_that_names_it(
+    fault_proxy: FaultProxy, radicale: DavServer, make_book: Callable[[DavServer], Book]
+) -> None:
+    book = make_book(radicale)
+    shared_book(book)
+    connector = book.connector(url=fault_proxy.rebase(book.url), fragment="groups")
+    connector.open()
+    connector.changes(None)
+    fault_proxy.fail(403, method="DELETE", times=1, body="Forbidden")
+    with pytest.raises(ConnectorError, match="did not remove the group 'gSync1': HTTP 403"):
+        connector.remove_tag("gSync1")
+    assert "g-share.vcf" in book.names()
+    assert any(g[1] == "gSync1" for g in connector.cursor()["groups"].values())
+
+
+@pytest.mark.parametrize("fragment", ["", "categories"])
+def test_where_tags_are_categories_removing_one_is_false_and_deletes_nothing(
+    book: Book, fragment: str
+) -> None:
+    book.put("ann.vcf", card("Ann Lee", "ann@example.org", extra="CATEGORIES:gSync1\r\n"))
+    if fragment:  # told: categories, though an Apple group of that name is in the book
+        book.put("g-share.vcf", group_card("g-share", "gSync1"))
+    before = {name: book.get(name) for name in book.names()}
+    connector = opened(book, fragment=fragment)
+    assert [r.tags for r in connector.changes(None).records] == [{"gSync1"}]
+    requests = connector.requests
+    assert connector.remove_tag("gSync1") is False
+    assert connector.requests == requests  # decided without asking the server
+    assert {name: book.get(name) for name in book.names()} == before
 
 
 # -- when it cannot -----------------------------------------------------------------------------

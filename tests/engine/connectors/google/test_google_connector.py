@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from helpers.google_account import GoogleAccount
 
+from piesync_desktop.engine.connectors.base import TagRemover
 from piesync_desktop.engine.connectors.google.connector import GoogleContacts, GoogleLocation
 from piesync_desktop.engine.errors import AuthExpired, ConfigError, ConnectorError, TransientError
 from piesync_desktop.engine.model import Address, Item, NewRecord, ReadFailure, Record, RecordUpdate
@@ -384,3 +385,84 @@ def test_updates_of_different_fields_never_clear_each_others(account: GoogleAcco
     assert stored_ann["emailAddresses"][0]["value"] == "ann@example.org"
     assert stored_bob["names"][0]["givenName"] == "Bob"  # Google clears a masked field left out
     assert stored_bob["organizations"][0]["title"] == "Builder"
+
+
+# -- removing a label (a share job's destination removed) ---------------------------------------
+
+
+def in_groups(*groups: str) -> list[dict]:
+    return [{"contactGroupMembership": {"contactGroupResourceName": g}} for g in groups]
+
+
+def test_removing_a_tag_deletes_the_label_and_keeps_its_contacts(account: GoogleAccount) -> None:
+    shared = account.api.add_group("gSync1")
+    team = account.api.add_group("Team")
+    ann = account.api.add_person(
+        person("Ann", "Lee", "ann@example.org", memberships=in_groups(shared, team))
+    )
+    bob = account.api.add_person(
+        person("Bob", "Stone", "bob@example.org", memberships=in_groups(shared))
+    )
+    connector = opened(account)
+    connector.changes(None)
+    assert isinstance(connector, TagRemover)
+    assert connector.remove_tag("gSync1") is True
+    assert [g["name"] for g in account.api.groups() if g["groupType"] == "USER_CONTACT_GROUP"] == [
+        "Team"
+    ]
+    [query] = [
+        q
+        for (method, _), q in zip(account.api.requests, account.api.queries, strict=True)
+        if method == "DELETE"
+    ]
+    assert query["deleteContacts"] == ["false"]
+    assert account.api.person(ann) is not None and account.api.person(bob) is not None
+    assert set(account.api.members("contactGroups/myContacts")) == {ann, bob}
+    assert account.api.members(team) == [ann]
+    cursor = connector.cursor()
+    assert "gSync1" not in cursor["groups"].values()
+    # The members lost the label without our reading them: the next run reads their tags again.
+    records = {r.id: r for r in opened(account, cursor).changes(cursor).records}
+    assert set(records) == {ann, bob}
+    assert records[ann].tags == {"Team"} and records[bob].tags == frozenset()
+
+
+def test_removing_a_tag_with_no_label_is_false_and_never_touches_system_groups(
+    account: GoogleAccount,
+) -> None:
+    connector = opened(account)
+    connector.changes(None)
+    for name in ("Nope", "myContacts", "My Contacts", "starred"):
+        assert connector.remove_tag(name) is False
+    assert account.api.count("DELETE") == 0
+    assert {g["resourceName"] for g in account.api.groups()} >= {
+        "contactGroups/myContacts",
+        "contactGroups/starred",
+    }
+
+
+def test_a_label_unknown_to_the_cursor_or_deleted_meanwhile_is_read_again(
+    account: GoogleAccount,
+) -> None:
+    first = opened(account)
+    first.changes(None)
+    cursor = first.cursor()
+    account.api.add_group("gSync2")  # by another app, since the cursor
+    account.api.add_group("gSync3")
+    late = opened(account, cursor)
+    assert late.remove_tag("gSync2") is True
+    knows = opened(account)  # its labels read now, gSync3 among them
+    assert opened(account).remove_tag("gSync3") is True  # someone else removes it meanwhile
+    assert knows.remove_tag("gSync3") is False  # Google's 404, then the labels read again
+    assert account.api.count("DELETE") == 3
+    assert [g["name"] for g in account.api.groups() if g["groupType"] == "USER_CONTACT_GROUP"] == []
+
+
+def test_a_label_google_refuses_to_remove_is_an_error_that_says_so(account: GoogleAccount) -> None:
+    account.api.add_group("gSync4")
+    connector = opened(account)
+    account.api.fail(403, method="DELETE", message="The caller does not have permission")
+    with pytest.raises(ConnectorError, match=r"removing the label 'gSync4'.*permission"):
+        connector.remove_tag("gSync4")
+    assert "gSync4" in connector.cursor()["groups"].values()  # still there, still known
+    assert connector.remove_tag("gSync4") is True

@@ -420,10 +420,17 @@ class _ProgressBar:
 def _health(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -> int:
     from piesync_desktop.engine import health  # a sync, run most, needs none of it
 
+    if args.name not in store.connection_names() and any(
+        job.name == args.name for job in store.share_jobs()
+    ):
+        return _job_health(args, store, out)
     settings = store.connection(args.name)
     data = health.report(store, settings, search=args.search)
     if args.json:
         return _print_json(data, out)
+    if settings.share is not None:
+        tag_noun = open_connector(settings.b_spec).app.capabilities.tag_noun
+        print(settings.share.note(tag_noun), file=out)
     print(
         f"{settings.name}: {data['in_sync']} in sync, {data['excluded']} excluded, "
         f"{data['duplicates']} duplicates, {data['failing']} failing",
@@ -449,6 +456,52 @@ def _health(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) 
                 f"({contact['id']}){reason}",
                 file=out,
             )
+    return EXIT_OK
+
+
+def _job_health(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    """A share job's Health: each destination's state, and the job's own timeline."""
+    from piesync_desktop.engine import health
+
+    job = store.share_job(args.name)
+    destinations = []
+    for settings in store.job_destinations(job.id or 0):
+        data = health.report(store, settings, search=args.search)
+        destinations.append({"connection": settings.name, "to": settings.b_spec, **data})
+    timeline = [asdict(event) for event in store.share_events(job.id or 0)]
+    if args.json:
+        return _print_json(
+            {"job": asdict(job), "destinations": destinations, "timeline": timeline}, out
+        )
+    print(
+        f"Share job '{job.name}': '{job.group}' of {job.source_spec}, every "
+        f"{job.interval_minutes} minutes",
+        file=out,
+    )
+    print(job.role().note(), file=out)
+    if not destinations:
+        print(
+            "No destinations: add one with piesync-desktop share NAME --to APP:LOCATION", file=out
+        )
+    for data in destinations:
+        run = data["last_run"]
+        last = "never synced"
+        if run:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started_at"]))
+            last = f"last sync {when}: {run['status']} {run['message']}".rstrip()
+        print(
+            f"  {data['to']}: {data['in_sync']} in sync, {data['failing']} failing; {last}",
+            file=out,
+        )
+        for item in data["failure_reasons"]:
+            print(f"    {item['count']:>5}  {item['reason']}", file=out)
+    if timeline:
+        print("Timeline:", file=out)
+    for event in timeline:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(event["at"]))
+        name = f" {event['name']}" if event["name"] else ""
+        detail = f" - {event['detail']}" if event["detail"] else ""
+        print(f"  {when} {event['destination']}:{name} {event['action']}{detail}", file=out)
     return EXIT_OK
 
 

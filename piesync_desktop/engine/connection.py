@@ -62,6 +62,14 @@ class ShareRole:
         """The tag by which the job knows its own copies (PieSync's ``gSync<number>``)."""
         return f"{REFERENCE_TAG_PREFIX}{self.job_id}"
 
+    def note(self, tag_noun: str = "tag") -> str:
+        """What Health says of the reference tag, so nobody takes it off a copy."""
+        return (
+            f"Every contact share job '{self.job_name}' puts in a destination carries the "
+            f"{tag_noun} '{self.reference_tag}'. Leave it on them: it is how the job knows its "
+            "own contacts, the only ones it changes (and deletes when you remove a destination)."
+        )
+
     def rules(self) -> list[Rule]:
         """The destination's one rule: IF in the group THEN into the group, with the tag."""
         return [

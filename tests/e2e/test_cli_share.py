@@ -280,3 +280,18 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(cli, books, capsys):
     assert code == 2 and "share-remove" in capsys.readouterr().err
     code, _ = cli("share-remove", "Team", "--to", f"vcard:{books.two}", "--yes")
     assert code == 2 and "not a destination" in capsys.readouterr().err
+
+
+def test_health_of_a_job_names_the_reference_tag_each_destination_and_the_timeline(cli, books):
+    share(cli, books, books.one, books.two)
+    code, text = cli("health", "Team")
+    assert code == 0
+    assert "carries the tag 'gSync1'. Leave it on them" in text
+    assert f"vcard:{books.one}: 4 in sync, 0 failing; last sync" in text
+    assert "destination added" in text
+    code, text = cli("health", "Team → vCard folder 'two'")
+    assert code == 0 and "carries the category 'gSync1'" in text
+    data = cli.json("health", "Team")
+    assert data["job"]["group"] == "Team"
+    assert [d["to"] for d in data["destinations"]] == [f"vcard:{books.one}", f"vcard:{books.two}"]
+    assert [e["action"] for e in data["timeline"]] == ["destination added"] * 2

@@ -172,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove a destination from a share job: deletes the copies the job made there",
     )
     unshare.add_argument("name")
-    unshare.add_argument("--to", required=True, metavar="APP:LOCATION")
+    unshare.add_argument(
+        "--to", metavar="APP:LOCATION", help="the destination (without: forget an empty job)"
+    )
     unshare.add_argument("--yes", action="store_true", help="do not ask first")
 
     shares = commands.add_parser("shares", help="list share jobs and their destinations")
@@ -906,6 +908,12 @@ def _share_remove(args: argparse.Namespace, store: Store, profile: Path, out: Te
     from piesync_desktop.engine import share
 
     job = store.share_job(args.name)
+    if args.to is None:
+        if store.job_destinations(job.id or 0):
+            raise UsageError(f"say which destination of '{job.name}' to remove (--to)")
+        store.remove_share_job(job.id or 0)
+        print(f"Share job '{job.name}' removed; it had no destination left.", file=out)
+        return EXIT_OK
     destination = share.find_destination(store, job, _with_account(args.to, store))
     plan = share.plan_removal(store, job, destination, open_connector(destination.b_spec))
     for line in plan.describe():

@@ -225,6 +225,12 @@ def test_removing_a_destination_deletes_the_copies_and_keeps_the_owners_contacts
     assert [e.name for e in events if e.action.startswith("left the group")] == ["Mine"]
     code, text = cli("sync")
     assert code == 0 and len(texts(books.one)) == 2  # nothing of the job's comes back
+    code, text = cli("share-remove", "Team")
+    assert code == 2 and "--to" in capsys.readouterr().err  # it still has a destination
+    code, text = cli("share-remove", "Team", "--to", f"vcard:{books.two}", "--yes")
+    assert code == 0 and len(texts(books.two)) == 0
+    code, text = cli("share-remove", "Team")
+    assert code == 0 and "removed" in text and cli.json("shares") == []
 
 
 def test_one_failing_destination_does_not_stop_the_others(cli, books):

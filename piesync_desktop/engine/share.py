@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from piesync_desktop.engine.connection import (
     SHARE_INTERVAL_MINUTES,
@@ -267,39 +268,44 @@ def carry_out_removal(
     assert settings.id is not None and settings.share is not None
     store.set_paused(settings.name, True)
     result = RemovalResult()
+    job_id = plan.job.id or 0
+
+    def record(action: str, detail: str, items: Sequence[Listed]) -> None:
+        # Written batch by batch: what was deleted stays recorded if the program stops.
+        events = [ShareEvent(plan.label, action, detail, i.rid, i.name) for i in items]
+        store.add_share_events(job_id, events)
+
     with locks.hold([connector.account_key], settings.name, on_wait):
         fresh = plan_removal(store, plan.job, settings, connector)
         copies = {item.rid: item for item in plan.copies + fresh.copies}
-        present = {item.rid for item in fresh.copies}
+        present = [copies[item.rid] for item in fresh.copies]
         result.problems += _delete(
-            connector, [copies[rid] for rid in sorted(present)], result.deleted
+            connector,
+            present,
+            result.deleted,
+            partial(record, DELETED, "Deleted with the destination, as confirmed."),
         )
-        result.problems += _ungroup(connector, fresh.kept, settings.share.group, result.kept)
+        result.problems += _ungroup(
+            connector,
+            fresh.kept,
+            settings.share.group,
+            result.kept,
+            partial(record, LEFT_GROUP, "Kept in the account."),
+        )
         if isinstance(connector, TagRemover):
             for tag in fresh.groups:
                 try:
                     if connector.remove_tag(tag):
                         result.groups_removed.append(tag)
+                        store.add_share_events(job_id, [ShareEvent(plan.label, GROUP_REMOVED, tag)])
                 except ConnectorError as exc:
                     result.problems.append(f"The group '{tag}' could not be removed: {exc.message}")
-    events = [
-        ShareEvent(
-            plan.label, DELETED, "Deleted with the destination, as confirmed.", i.rid, i.name
-        )
-        for i in result.deleted
-    ]
-    events += [
-        ShareEvent(plan.label, LEFT_GROUP, "Kept in the account.", i.rid, i.name)
-        for i in result.kept
-    ]
-    events += [ShareEvent(plan.label, GROUP_REMOVED, tag) for tag in result.groups_removed]
     if result.complete:
-        events.append(ShareEvent(plan.label, REMOVED, _removed_detail(result)))
-        store.add_share_events(plan.job.id or 0, events)
+        store.add_share_events(job_id, [ShareEvent(plan.label, REMOVED, _removed_detail(result))])
         store.remove_connection(settings.name)
     else:
-        events.append(ShareEvent(plan.label, INCOMPLETE, " ".join(result.problems)))
-        store.add_share_events(plan.job.id or 0, events)
+        problems = " ".join(result.problems)
+        store.add_share_events(job_id, [ShareEvent(plan.label, INCOMPLETE, problems)])
     return result
 
 
@@ -322,34 +328,49 @@ def _listing(connector: Connector) -> list[Record]:
     return list(changes.records)
 
 
-def _delete(connector: Connector, items: Sequence[Listed], done: list[Listed]) -> list[str]:
+def _delete(
+    connector: Connector,
+    items: Sequence[Listed],
+    done: list[Listed],
+    record: Callable[[Sequence[Listed]], None],
+) -> list[str]:
     problems = []
     for chunk in batched(list(items), connector.app.capabilities.batch_size):
         results = {r.key: r for r in connector.delete([item.rid for item in chunk])}
+        deleted = []
         for item in chunk:
             answer = results.get(item.rid)
             if answer is not None and not answer.error:
-                done.append(item)
+                deleted.append(item)
             else:
                 error = answer.error if answer and answer.error else "no answer"
                 problems.append(f"'{item.name or item.rid}' could not be deleted: {error}.")
+        record(deleted)
+        done += deleted
     return problems
 
 
 def _ungroup(
-    connector: Connector, items: Sequence[Listed], group: str, done: list[Listed]
+    connector: Connector,
+    items: Sequence[Listed],
+    group: str,
+    done: list[Listed],
+    record: Callable[[Sequence[Listed]], None],
 ) -> list[str]:
     problems = []
     for chunk in batched(list(items), connector.app.capabilities.batch_size):
         updates = [RecordUpdate(item.rid, remove_tags=frozenset({group})) for item in chunk]
         results = {r.key: r for r in connector.update(updates)}
+        left = []
         for item in chunk:
             answer = results.get(item.rid)
             if answer is not None and not answer.error and not answer.conflict:
-                done.append(item)
+                left.append(item)
             else:
                 error = answer.error if answer and answer.error else "changed meanwhile"
                 problems.append(f"'{item.name or item.rid}' could not leave '{group}': {error}.")
+        record(left)
+        done += left
     return problems
 
 

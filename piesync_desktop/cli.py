@@ -331,9 +331,15 @@ def _connections_named(store: Store, name: str) -> list[ConnectionSettings]:
         return [store.connection(name)]
     if any(job.name == name for job in store.share_jobs()):
         job = store.share_job(name)
-        destinations = [c for c in store.job_destinations(job.id or 0) if not c.paused]
-        if not destinations:
+        every = store.job_destinations(job.id or 0)
+        if not every:
             raise ConfigError(f"Share job '{name}' has no destination yet: add one with --to.")
+        destinations = [c for c in every if not c.paused]
+        if not destinations:
+            raise ConfigError(
+                f"Every destination of share job '{name}' is paused (a removal not finished: "
+                "run share-remove again)."
+            )
         return destinations
     return [store.connection(name)]  # the error names the connections there are
 

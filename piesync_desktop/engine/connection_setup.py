@@ -84,6 +84,8 @@ class ConnectedAccount:
 
 def short_location(location: str) -> str:
     """The last part of a location (a folder's name), or the location itself."""
+    if "://" in location:  # an address: its #fragment is an option, not a name
+        location = location.partition("#")[0]
     stripped = location.rstrip("/\\")
     name = PurePath(stripped).name if stripped else ""
     return name or location

@@ -45,7 +45,7 @@ from piesync_desktop.engine.connectors.base import (
 from piesync_desktop.engine.errors import ConfigError, ConnectorError, SyncError
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.mapping import default_mappings
-from piesync_desktop.engine.model import Record, RecordUpdate
+from piesync_desktop.engine.model import ReadFailure, Record, RecordUpdate
 from piesync_desktop.engine.store import RunSummary, ShareEvent, Store
 from piesync_desktop.engine.sync import RunOptions, run_sync
 
@@ -91,6 +91,7 @@ def add_destination(store: Store, job: ShareJob, spec: str) -> ConnectionSetting
     destination = open_side(spec)
     source_choice = SideChoice.of(job.source_spec, source)
     choice = SideChoice.of(spec, destination)
+    label = _label(choice)
     try:
         check_distinct(source_choice, choice)
     except ConfigError:
@@ -107,7 +108,7 @@ def add_destination(store: Store, job: ShareJob, spec: str) -> ConnectionSetting
             raise ConfigError(f"{choice.label} is already a destination of '{job.name}'.")
     role = job.role()
     settings = ConnectionSettings(
-        name=_free_name(f"{job.name} → {choice.label}", store.connection_names()),
+        name=_free_name(f"{job.name} → {label}", store.connection_names()),
         a_spec=job.source_spec,
         b_spec=spec,
         direction=Direction.A_TO_B,
@@ -122,7 +123,7 @@ def add_destination(store: Store, job: ShareJob, spec: str) -> ConnectionSetting
     save_new_connection(store, settings, source_choice, choice)
     store.add_share_events(
         job.id or 0,
-        [ShareEvent(choice.label, ADDED, f"Copies of '{job.group}' are made there.")],
+        [ShareEvent(label, ADDED, f"Copies of '{job.group}' are made there.")],
     )
     return settings
 
@@ -180,6 +181,7 @@ class Listed:
 
     rid: str
     name: str
+    tag: str = ""  # the group as this contact has it (in its own letters)
 
 
 @dataclass(slots=True)
@@ -238,7 +240,7 @@ def plan_removal(
     plan = RemovalPlan(
         job,
         destination,
-        SideChoice.of(destination.b_spec, connector).label,
+        _label(SideChoice.of(destination.b_spec, connector)),
         groups=(role.group, role.reference_tag),
     )
     for record in sorted(records, key=lambda r: (r.display_name().casefold(), r.id)):
@@ -246,7 +248,8 @@ def plan_removal(
         if record.id in linked or _has(record, role.reference_tag):
             plan.copies.append(listed)
         elif _has(record, role.group):
-            plan.kept.append(listed)
+            group = next(t for t in record.tags if t.casefold() == role.group.casefold())
+            plan.kept.append(Listed(record.id, record.display_name(), group))
     return plan
 
 
@@ -276,7 +279,11 @@ def carry_out_removal(
         store.add_share_events(job_id, events)
 
     with locks.hold([connector.account_key], settings.name, on_wait):
-        fresh = plan_removal(store, plan.job, settings, connector)
+        try:
+            fresh = plan_removal(store, plan.job, settings, connector)
+        except SyncError:
+            store.set_paused(settings.name, settings.paused)  # nothing was done
+            raise
         copies = {item.rid: item for item in plan.copies + fresh.copies}
         present = [copies[item.rid] for item in fresh.copies]
         result.problems += _delete(
@@ -336,7 +343,14 @@ def _delete(
 ) -> list[str]:
     problems = []
     for chunk in batched(list(items), connector.app.capabilities.batch_size):
-        results = {r.key: r for r in connector.delete([item.rid for item in chunk])}
+        try:
+            results = {r.key: r for r in connector.delete([item.rid for item in chunk])}
+        except SyncError as exc:
+            problems.append(f"Stopped deleting: {exc.message}")
+            gone = _gone(connector, chunk)  # what went before the app stopped answering
+            record(gone)
+            done += gone
+            break
         deleted = []
         for item in chunk:
             answer = results.get(item.rid)
@@ -350,6 +364,16 @@ def _delete(
     return problems
 
 
+def _gone(connector: Connector, items: Sequence[Listed]) -> list[Listed]:
+    """Those of ``items`` the app no longer has (none known while it cannot be asked)."""
+    try:
+        answers = connector.get([item.rid for item in items])
+    except SyncError:
+        return []
+    gone = {a.id for a in answers if isinstance(a, ReadFailure) and a.gone}
+    return [item for item in items if item.rid in gone]
+
+
 def _ungroup(
     connector: Connector,
     items: Sequence[Listed],
@@ -359,8 +383,14 @@ def _ungroup(
 ) -> list[str]:
     problems = []
     for chunk in batched(list(items), connector.app.capabilities.batch_size):
-        updates = [RecordUpdate(item.rid, remove_tags=frozenset({group})) for item in chunk]
-        results = {r.key: r for r in connector.update(updates)}
+        updates = [
+            RecordUpdate(item.rid, remove_tags=frozenset({item.tag or group})) for item in chunk
+        ]
+        try:
+            results = {r.key: r for r in connector.update(updates)}
+        except SyncError as exc:
+            problems.append(f"Stopped taking contacts out of '{group}': {exc.message}")
+            break
         left = []
         for item in chunk:
             answer = results.get(item.rid)
@@ -372,6 +402,13 @@ def _ungroup(
         record(left)
         done += left
     return problems
+
+
+def _label(choice: SideChoice) -> str:
+    """How a destination is named: its app and account (or its folder or address book)."""
+    if choice.account_label and choice.account_label != choice.location:
+        return f"{choice.app.name} '{choice.account_label}'"
+    return choice.label
 
 
 def _has(record: Record, tag: str) -> bool:

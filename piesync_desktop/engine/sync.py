@@ -725,7 +725,10 @@ class SyncRun:
             action=f"taken out of '{self.share.group}'",
         )
         self.handled["b"].add(rb.id)  # its row is the one the tagging sets
-        return self._trash_plan(link, "b")
+        plan = self._trash_plan(link, "b")
+        group = self.share.group.casefold()
+        plan.trash_untag = frozenset(tag for tag in rb.tags if tag.casefold() == group)
+        return plan
 
     def _trash_plan(self, link: Link, target: str) -> PairPlan:
         """Tag ``target``'s contact 'PieSync Trash' (a share job's copy also leaves the group)."""
@@ -913,6 +916,9 @@ class SyncRun:
                 add |= u_add
                 remove |= u_remove
             current_tags = records[target].tags
+            if self.share:  # its group and tag, in whatever letters the copy has them
+                held = {tag.casefold() for tag in current_tags}
+                add = {tag for tag in add if tag.casefold() not in held}
             add -= current_tags
             remove &= current_tags
             fields = {k: v for k, v in fields.items() if records[target].get(k) != v}

@@ -135,6 +135,7 @@ class GoogleContacts:
         self._persons: dict[str, dict[str, Any]] = {}  # read or written this run
         self._etags: dict[str, str] = {}
         self._groups: dict[str, str] = {}  # resource name -> name, user groups
+        self._groups_read = False  # the labels were listed in this run (not only the cursor)
         self._custom: set[str] = set()
         self._token: str | None = None
         self._scope_group: str | None = None  # resource name of the connection's group
@@ -575,6 +576,7 @@ class GoogleContacts:
             if not page:
                 break
         self._groups = groups
+        self._groups_read = True
 
     def _scope(self) -> str:
         """The resource name of the connection's contact group."""
@@ -592,13 +594,20 @@ class GoogleContacts:
         return self._scope_group
 
     def _group_named(self, name: str) -> str | None:
-        return next((r for r, n in self._groups.items() if n == name), None)
+        """The label of this name; Google's names ignore case (no "team" beside a "Team")."""
+        exact = next((r for r, n in self._groups.items() if n == name), None)
+        if exact is not None:
+            return exact
+        folded = name.casefold()
+        return next((r for r, n in self._groups.items() if n.casefold() == folded), None)
 
     def _group_resources(self, names: Iterable[str]) -> list[str]:
         """The groups of these names, made where they do not exist yet."""
         wanted = sorted(set(names))
-        if any(self._group_named(name) is None for name in wanted):
-            self._load_groups()  # another app may have made them since the cursor
+        if wanted and not self._groups_read:
+            # Labels known from the cursor may have been deleted or made since, by their
+            # owner or another app: read once per run before writing memberships.
+            self._load_groups()
         resources = []
         for name in wanted:
             resource = self._group_named(name)
@@ -634,15 +643,20 @@ class GoogleContacts:
         return True
 
     def _change_tags(self, name: str, add: frozenset[str], remove: frozenset[str]) -> str:
-        try:
-            for group in self._group_resources(add):
-                self._modify(group, add=[name])
-            for tag_name in remove:
-                group = self._group_named(tag_name)
-                if group is not None:
-                    self._modify(group, remove=[name])
-        except GoogleApiError as exc:
-            return exc.message
+        for attempt in range(2):
+            try:
+                for group in self._group_resources(add):
+                    self._modify(group, add=[name])
+                for tag_name in remove:
+                    group = self._group_named(tag_name)
+                    if group is not None:
+                        self._modify(group, remove=[name])
+            except GoogleApiError as exc:
+                if exc.status == 404 and attempt == 0:
+                    self._load_groups()  # a label deleted since the cursor: made again
+                    continue
+                return exc.message
+            break
         self._batch_get([name])  # memberships and etag as they are now
         return ""
 

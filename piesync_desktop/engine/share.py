@@ -181,7 +181,7 @@ class Listed:
 
     rid: str
     name: str
-    tag: str = ""  # the group as this contact has it (in its own letters)
+    tags: frozenset[str] = frozenset()  # the group as this contact has it, in its own letters
 
 
 @dataclass(slots=True)
@@ -248,8 +248,8 @@ def plan_removal(
         if record.id in linked or _has(record, role.reference_tag):
             plan.copies.append(listed)
         elif _has(record, role.group):
-            group = next(t for t in record.tags if t.casefold() == role.group.casefold())
-            plan.kept.append(Listed(record.id, record.display_name(), group))
+            spellings = frozenset(t for t in record.tags if t.casefold() == role.group.casefold())
+            plan.kept.append(Listed(record.id, record.display_name(), spellings))
     return plan
 
 
@@ -384,7 +384,7 @@ def _ungroup(
     problems = []
     for chunk in batched(list(items), connector.app.capabilities.batch_size):
         updates = [
-            RecordUpdate(item.rid, remove_tags=frozenset({item.tag or group})) for item in chunk
+            RecordUpdate(item.rid, remove_tags=item.tags or frozenset({group})) for item in chunk
         ]
         try:
             results = {r.key: r for r in connector.update(updates)}

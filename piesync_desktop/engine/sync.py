@@ -519,6 +519,15 @@ class SyncRun:
         for side in SIDES:
             view = self.views[side]
             view.owners = {}
+            if self.share and side == "b":
+                # A share job's copies pair by link; by email only a copy it lost track of
+                # (its link gone with a store made again) finds its contact again.
+                for rid in sorted(view.fetched):
+                    record = view.fetched[rid]
+                    key = self.key_of(view, record)
+                    if key and rid not in view.links_by_rid and self._is_copy(record):
+                        view.owners.setdefault(key, rid)
+                continue
             for rid, row in view.index.items():
                 if (
                     row.match_key
@@ -541,8 +550,6 @@ class SyncRun:
             for rid in linked + others:
                 record = view.fetched[rid]
                 key = self.key_of(view, record)
-                if self.share and side == "b" and not self._is_copy(record):
-                    continue  # a share job pairs only with its own copies
                 if key and self._active_rules(side, record) is not None:
                     view.owners.setdefault(key, record.id)
 

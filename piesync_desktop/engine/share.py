@@ -307,12 +307,14 @@ def carry_out_removal(
                         store.add_share_events(job_id, [ShareEvent(plan.label, GROUP_REMOVED, tag)])
                 except ConnectorError as exc:
                     result.problems.append(f"The group '{tag}' could not be removed: {exc.message}")
-    if result.complete:
-        store.add_share_events(job_id, [ShareEvent(plan.label, REMOVED, _removed_detail(result))])
-        store.remove_connection(settings.name)
-    else:
-        problems = " ".join(result.problems)
-        store.add_share_events(job_id, [ShareEvent(plan.label, INCOMPLETE, problems)])
+        # Still under the lock: a run waiting for it finds the destination gone (or paused).
+        if result.complete:
+            done = ShareEvent(plan.label, REMOVED, _removed_detail(result))
+            store.add_share_events(job_id, [done])
+            store.remove_connection(settings.name)
+        else:
+            problems = " ".join(result.problems)
+            store.add_share_events(job_id, [ShareEvent(plan.label, INCOMPLETE, problems)])
     return result
 
 

@@ -583,6 +583,13 @@ class Store:
         ).fetchone()
         return self.account_key(row[0]), self.account_key(row[1])
 
+    def paused(self, connection_id: int) -> bool | None:
+        """Whether a connection is paused now; None when it is gone."""
+        row = self.db.execute(
+            "SELECT paused FROM connections WHERE id = ?", (connection_id,)
+        ).fetchone()
+        return None if row is None else bool(row[0])
+
     def set_paused(self, name: str, paused: bool) -> None:
         """Pause or resume a connection (a paused one is never synced by the scheduler)."""
         self.connection(name)

@@ -190,6 +190,13 @@ def run_sync(
     accounts = [connectors[s].account_key for s in SIDES]
     with locks.hold(accounts, settings.name, options.on_wait, options.cancelled):
         assert settings.id is not None
+        if settings.share is not None and store.paused(settings.id) is not False:
+            # A share destination is paused only while it is removed (or left half removed).
+            raise SyncError(
+                f"'{settings.name}' is being removed from share job "
+                f"'{settings.share.job_name}'; nothing was written. To finish, remove it again.",
+                title="Destination removed",
+            )
         summary = RunSummary(run_id=store.start_run(settings.id))
         try:
             with _collector_paused():

@@ -1,7 +1,9 @@
 """The main window's list: one row per connection with its apps, direction, counts and state.
 
 Rows are read from the store on the tasks thread (:func:`load_rows`); the live state of a running
-sync comes from the :class:`SyncManager` and is merged in as it changes.
+sync comes from the :class:`SyncManager` and is merged in as it changes (:func:`live_state`, which
+the share jobs' lists use too). The list holds the person's own connections; the destinations of
+share jobs are connections as well, shown on their job's page instead.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from piesync_desktop.engine import health
-from piesync_desktop.engine.connection import Direction
+from piesync_desktop.engine.connection import ConnectionSettings, Direction, ShareRole
 from piesync_desktop.engine.connectors.base import catalogue, parse_spec
 from piesync_desktop.engine.errors import ConfigError
 from piesync_desktop.engine.store import Store
@@ -93,26 +95,59 @@ class ConnectionRow:
     interval_minutes: int
     counts: dict[str, int] = field(default_factory=dict)
     last_run: dict[str, Any] | None = None
+    share: ShareRole | None = None  # set for the destinations of a share job
+
+
+def connection_row(store: Store, settings: ConnectionSettings) -> ConnectionRow:
+    """One connection with its counts and last run (on the tasks thread)."""
+    cid = settings.id or 0
+    return ConnectionRow(
+        settings.name,
+        AppLabel.of(settings.a_spec),
+        AppLabel.of(settings.b_spec),
+        settings.direction,
+        settings.paused,
+        settings.interval_minutes,
+        health.counts(store, cid),
+        health.last_run(store, cid),
+        settings.share,
+    )
 
 
 def load_rows(store: Store) -> list[ConnectionRow]:
-    """Every connection with its counts and last run (runs on the tasks thread)."""
-    rows = []
-    for settings in store.connections():
-        cid = settings.id or 0
-        rows.append(
-            ConnectionRow(
-                settings.name,
-                AppLabel.of(settings.a_spec),
-                AppLabel.of(settings.b_spec),
-                settings.direction,
-                settings.paused,
-                settings.interval_minutes,
-                health.counts(store, cid),
-                health.last_run(store, cid),
-            )
-        )
-    return rows
+    """The person's own connections (not the share destinations), on the tasks thread."""
+    return [connection_row(store, settings) for settings in store.own_connections()]
+
+
+def tag_noun(app_key: str) -> str:
+    """What an app calls a tag (category, label, list...), for the sentences that name one."""
+    nouns = {info.key: info.capabilities.tag_noun for info in catalogue()}
+    return nouns.get(app_key, "tag")
+
+
+def live_state(manager: SyncManager, row: ConnectionRow) -> tuple[RunState, str]:
+    """The state to show of a connection: a live run's, else the last run's, else paused or
+    idle (the connections list and the share jobs' lists say it alike)."""
+    live = manager.status(row.name)
+    if manager.is_running(row.name) or live.state.needs_attention:
+        return live.state, live.text
+    if row.paused:
+        return RunState.PAUSED, "Paused"
+    if live.last is not None or live.state is not RunState.IDLE:
+        return live.state, live.text
+    run = row.last_run
+    if run and run["status"] in ("failed", "braked"):
+        state = RunState.BRAKED if run["status"] == "braked" else RunState.FAILED
+        return state, run["message"] or "The last sync did not complete."
+    if run is None:
+        return RunState.IDLE, "Not synced yet"
+    return RunState.IDLE, IDLE_TEXT
+
+
+def status_display(manager: SyncManager, name: str, state: RunState, text: str) -> str:
+    """A status with the run's percentage while it is busy."""
+    percent = manager.status(name).percent if state.busy else None
+    return f"{text} ({percent}%)" if percent is not None else text
 
 
 class Column(enum.IntEnum):
@@ -195,20 +230,7 @@ class ConnectionsModel(QAbstractTableModel):
 
     def state(self, row: ConnectionRow) -> tuple[RunState, str]:
         """The state to show: a live run's, else the last run's, else paused or idle."""
-        live = self.manager.status(row.name)
-        if self.manager.is_running(row.name) or live.state.needs_attention:
-            return live.state, live.text
-        if row.paused:
-            return RunState.PAUSED, "Paused"
-        if live.last is not None or live.state is not RunState.IDLE:
-            return live.state, live.text
-        run = row.last_run
-        if run and run["status"] in ("failed", "braked"):
-            state = RunState.BRAKED if run["status"] == "braked" else RunState.FAILED
-            return state, run["message"] or "The last sync did not complete."
-        if run is None:
-            return RunState.IDLE, "Not synced yet"
-        return RunState.IDLE, IDLE_TEXT
+        return live_state(self.manager, row)
 
     def _on_status_changed(self, name: str) -> None:
         row = self.row_of(name)
@@ -269,5 +291,4 @@ class ConnectionsModel(QAbstractTableModel):
             return when(run["finished_at"] or run["started_at"]) if run else "Never"
         if column in COUNT_KEYS:
             return f"{row.counts.get(COUNT_KEYS[column], 0):,}"
-        percent = self.manager.status(row.name).percent if state.busy else None
-        return f"{text} ({percent}%)" if percent is not None else text
+        return status_display(self.manager, row.name, state, text)

@@ -4,8 +4,10 @@ It has the seven parts of PieSync's Health: contacts in sync, excluded (with the
 duplicates, as counters that filter the contact list; the summary of performed actions per app
 and the summary of failure reasons, each figure listing its contacts; a search over name, email
 and contact id; and the activity timeline, most recent first. In a one-way connection, contacts
-that exist only in the target are not shown (the read model leaves them out). Everything is read
-through :class:`StoreTasks`; the lists are the lazy models of :mod:`health_models`.
+that exist only in the target are not shown (the read model leaves them out). The Health of a
+share job's destination names its job and says why the job's reference tag must stay on the
+copies. Everything is read through :class:`StoreTasks`; the lists are the lazy models of
+:mod:`health_models`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,13 @@ from PySide6.QtWidgets import (
 
 from piesync_desktop.engine.connection import Direction
 from piesync_desktop.engine.store import ACTIVITY_KEEP, Store
-from piesync_desktop.ui.connections_model import ARROWS, DIRECTION_TEXT, AppLabel, when
+from piesync_desktop.ui.connections_model import (
+    ARROWS,
+    DIRECTION_TEXT,
+    AppLabel,
+    tag_noun,
+    when,
+)
 from piesync_desktop.ui.health_models import (
     STATE_TEXT,
     ContactColumn,
@@ -209,6 +217,7 @@ class HealthView(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(self._make_header())
+        layout.addWidget(self._make_share_banner())
         layout.addWidget(self._make_waiting_banner())
         layout.addWidget(self._make_problem_banner())
         layout.addLayout(self._make_counters())
@@ -256,6 +265,22 @@ class HealthView(QWidget):
         header.addStretch(1)
         header.addWidget(self.last_sync_label, 1)
         return header
+
+    def _make_share_banner(self) -> QFrame:
+        self.share_banner = QFrame()
+        self.share_banner.setObjectName("shareBanner")
+        self.share_banner.setFrameShape(QFrame.Shape.StyledPanel)
+        self.share_banner.setStyleSheet(
+            "#shareBanner { background: #e8f0fe; border: 1px solid #aecbfa; border-radius: 4px; }"
+            " #shareBanner QLabel { color: #174ea6; }"
+        )
+        self.share_label = QLabel()
+        self.share_label.setWordWrap(True)
+        self.share_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row = QHBoxLayout(self.share_banner)
+        row.addWidget(self.share_label, 1)
+        self.share_banner.hide()
+        return self.share_banner
 
     def _make_waiting_banner(self) -> QFrame:
         self.waiting_banner = QFrame()
@@ -542,6 +567,7 @@ class HealthView(QWidget):
         self.arrow.setText(ARROWS[overview.direction])
         self.direction_label.setText(self._direction_text(overview))
         self.last_sync_label.setText(self._last_sync_text(overview))
+        self._show_share(overview)
         for state, key, _label in COUNTERS:
             self.counters[state].set_count(overview.counts.get(key, 0))
         self.action_summary.show_overview(overview)
@@ -554,6 +580,18 @@ class HealthView(QWidget):
         self._show_caption()
         self._overview_pending = False
         self._emit_loaded()
+
+    def _show_share(self, overview: HealthOverview) -> None:
+        role = overview.share
+        if role is not None:
+            source = overview.apps["a"]
+            job, group = html.escape(role.job_name, False), html.escape(role.group, False)
+            self.share_label.setText(
+                f"<b>A destination of the share job '{job}'</b>: it receives the contacts of "
+                f"{html.escape(source.short(), False)} in the group '{group}', one way. "
+                + html.escape(role.note(tag_noun(overview.apps["b"].key)), False)
+            )
+        self.share_banner.setVisible(role is not None)
 
     @staticmethod
     def _direction_text(overview: HealthOverview) -> str:

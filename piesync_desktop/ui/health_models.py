@@ -18,7 +18,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor, QIcon
 
 from piesync_desktop.engine import health
-from piesync_desktop.engine.connection import Direction
+from piesync_desktop.engine.connection import Direction, ShareRole
 from piesync_desktop.engine.health import ContactStatus
 from piesync_desktop.engine.store import Store
 from piesync_desktop.ui.connections_model import AppLabel
@@ -62,6 +62,7 @@ class HealthOverview:
     actions: dict[str, dict[str, int]]
     failure_reasons: list[tuple[str, int]]
     last_run: dict[str, Any] | None
+    share: ShareRole | None = None  # the connection is a destination of this share job
 
 
 def load_overview(store: Store, name: str) -> HealthOverview:
@@ -78,6 +79,7 @@ def load_overview(store: Store, name: str) -> HealthOverview:
         actions=health.actions(store, cid),
         failure_reasons=[(r["reason"], r["count"]) for r in health.failure_reasons(store, cid)],
         last_run=health.last_run(store, cid),
+        share=settings.share,
     )
 
 

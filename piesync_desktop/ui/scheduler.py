@@ -1,4 +1,10 @@
-"""When each connection syncs: at start-up, then every ``interval_minutes`` after its last run.
+"""When each connection syncs: when it is due, then every ``interval_minutes`` after its last run.
+
+The window feeds it every connection, the destinations of share jobs included
+(:func:`scheduled_connections`). A share destination is due by the store's memory of its last run
+(``engine.schedule.next_run``), so a daily job is not run again at every start of the program; one
+that never ran is due at once. The person's own connections sync at start-up, as they always did
+(they poll every few minutes, and the demo shows its second sync at once).
 
 One single-shot QTimer wakes the scheduler at the earliest due time (clamped below Qt's 2^31 ms
 limit); a one-minute heartbeat catches up after the machine slept, since timers do not count
@@ -15,6 +21,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from piesync_desktop.engine.schedule import next_run
+from piesync_desktop.engine.store import Store
 from piesync_desktop.ui.sync_manager import SyncManager
 from piesync_desktop.ui.workers import RunResult
 
@@ -29,6 +37,22 @@ class Scheduled:
     name: str
     interval_minutes: int
     paused: bool = False
+    due_at: float = 0.0  # when it is first due (clock seconds); 0: at once
+
+
+def scheduled_connections(store: Store) -> list[Scheduled]:
+    """Every connection as the scheduler needs it, share destinations included (on the tasks
+    thread): a destination is due by its last run in the store, an own connection at once."""
+    last = store.last_run_times()
+    return [
+        Scheduled(
+            settings.name,
+            settings.interval_minutes,
+            settings.paused,
+            next_run(settings, last.get(settings.id or 0)) if settings.share else 0.0,
+        )
+        for settings in store.connections()
+    ]
 
 
 class SyncScheduler(QObject):
@@ -74,7 +98,7 @@ class SyncScheduler(QObject):
         return self._due.get(name)
 
     def start(self) -> None:
-        """Begin scheduling: whatever is due (every connection, at start-up) starts now."""
+        """Begin scheduling: whatever is due starts now."""
         self._started = True
         self._heartbeat.start()
         self.check_due()
@@ -85,7 +109,8 @@ class SyncScheduler(QObject):
         self._heartbeat.stop()
 
     def set_connections(self, connections: Iterable[Scheduled]) -> None:
-        """The connections as the store holds them now; a new one is due at once."""
+        """The connections as the store holds them now; one seen for the first time is due at
+        its ``due_at`` (at once if that has passed)."""
         fresh = {c.name: c for c in connections}
         now = self.clock()
         for name in list(self._due):
@@ -94,7 +119,7 @@ class SyncScheduler(QObject):
         for name, scheduled in fresh.items():
             old = self._connections.get(name)
             if name not in self._due:
-                self._due[name] = now
+                self._due[name] = max(now, scheduled.due_at)
             elif old is not None and old.interval_minutes != scheduled.interval_minutes:
                 last = self._due[name] - old.interval_minutes * 60
                 self._due[name] = last + scheduled.interval_minutes * 60

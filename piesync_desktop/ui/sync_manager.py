@@ -3,7 +3,8 @@
 Several connections run side by side, each on its own QThread; two that share an account are kept
 apart by the engine's account locks (the later one reports "Waiting for <connection>"). Each
 connection's status reads like PieSync's: "Scanning <app>", "Syncing <app>", "Active and listening
-for changes", "Waiting for <connection>", or the failure with what to do.
+for changes", "Waiting for <connection>", or the failure with what to do. A connection can be held
+(a share destination while it is being removed): no run of it starts until it is released.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class SyncManager(QObject):
         self.connector_factory = connector_factory
         self._runs: dict[str, tuple[QThread, SyncWorker]] = {}
         self._status: dict[str, LiveStatus] = {}
+        self._held: set[str] = set()
 
     def status(self, name: str) -> LiveStatus:
         return self._status.setdefault(name, LiveStatus())
@@ -114,8 +116,8 @@ class SyncManager(QObject):
         return set(self._runs)
 
     def start(self, name: str, confirm: bool = False) -> bool:
-        """Start a run of ``name`` unless one is under way; True if it started."""
-        if name in self._runs:
+        """Start a run of ``name`` unless one is under way or it is held; True if it started."""
+        if name in self._runs or name in self._held:
             return False
         worker = SyncWorker(self.store_path, self.locks_dir, name, confirm, self.connector_factory)
         thread = QThread()
@@ -143,6 +145,17 @@ class SyncManager(QObject):
     def cancel(self, name: str) -> None:
         if name in self._runs:
             self._runs[name][1].cancel()
+
+    def hold(self, name: str) -> None:
+        """Start no run of ``name`` until :meth:`release` (and stop the one under way)."""
+        self._held.add(name)
+        self.cancel(name)
+
+    def release(self, name: str) -> None:
+        self._held.discard(name)
+
+    def is_held(self, name: str) -> bool:
+        return name in self._held
 
     def forget(self, name: str) -> None:
         """A removed connection: cancel its run and drop its status."""

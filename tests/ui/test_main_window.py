@@ -229,3 +229,58 @@ def test_a_connection_made_in_the_wizard_starts_its_first_sync(
     assert [p.name for p in laptop.glob("*.vcf")] != []
     assert "ann@lee.org" in next(laptop.glob("*.vcf")).read_text()
     qtbot.waitUntil(lambda: window.model.rowCount() == 2)
+
+
+def test_a_share_job_made_in_its_wizard_runs_every_destination_at_once(
+    qtbot, window: MainWindow, demo_profile, tmp_path: Path, monkeypatch
+) -> None:
+    import sys
+    import types
+
+    from helpers.share_profile import write_card
+    from PySide6.QtCore import QObject, QTimer, Signal
+
+    from piesync_desktop.engine import share
+    from piesync_desktop.ui.main_window import JOBS_TAB
+
+    source, first, second = tmp_path / "team", tmp_path / "ann", tmp_path / "bob"
+    for folder in (source, first, second):
+        folder.mkdir()
+    write_card(source, "lee", "Lee", "Chan", {"Team"})
+    store_path = paths.store_path(demo_profile.profile)
+
+    class SavingWizard(QObject):
+        """Stands in for the share job wizard: saves a job with two destinations, says so."""
+
+        saved = Signal(str)
+        finished = Signal(int)
+
+        def __init__(self, tasks, parent=None) -> None:
+            super().__init__(parent)
+
+        def open(self) -> None:
+            QTimer.singleShot(0, self._save)
+
+        def _save(self) -> None:
+            with Store(store_path) as store:
+                job = share.create_job(store, "Team", f"vcard:{source}", "Team")
+                for folder in (first, second):
+                    share.add_destination(store, job, f"vcard:{folder}")
+            self.saved.emit("Team")
+            self.finished.emit(1)
+
+    module = types.ModuleType("piesync_desktop.ui.share.job_wizard")
+    module.ShareJobWizard = SavingWizard  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "piesync_desktop.ui.share.job_wizard", module)
+    finished: list[str] = []
+    window.manager.run_finished.connect(lambda result: finished.append(result.connection))
+    window.new_share_action.trigger()
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=30_000)
+    assert all("Team → " in name for name in finished)
+    assert len(list(first.glob("*.vcf"))) == 1 and len(list(second.glob("*.vcf"))) == 1
+    assert "gSync" in next(first.glob("*.vcf")).read_text()
+    qtbot.waitUntil(lambda: window.jobs_model.names == ["Team"])
+    assert window.sections.currentIndex() == JOBS_TAB
+    assert window.selected_job() is not None and window.selected_job().name == "Team"
+    assert window.model.names == [demo_profile.connection]  # destinations are not listed there
+    assert set(finished) <= set(window.scheduler.names)

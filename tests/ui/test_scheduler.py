@@ -164,3 +164,52 @@ def test_the_timer_starts_a_real_sync(qtbot, demo_profile: DemoProfile) -> None:
     finally:
         scheduler.stop()
         manager.shutdown()
+
+
+def test_share_destinations_are_due_by_their_last_run_and_own_connections_at_start_up(
+    qtbot, demo_profile: DemoProfile
+) -> None:
+    from helpers.share_profile import build_share_profile
+
+    from piesync_desktop.engine.locks import AccountLocks
+    from piesync_desktop.engine.share import run_destinations
+    from piesync_desktop.engine.store import Store
+    from piesync_desktop.ui.scheduler import scheduled_connections
+
+    shared = build_share_profile(demo_profile.profile)
+    ran, never = shared.destinations
+    with Store(shared.store_path) as store:
+        run_destinations(
+            store, [store.connection(ran)], AccountLocks(paths.locks_dir(shared.profile))
+        )
+        last = store.last_run_times()[store.connection(ran).id or 0]
+        scheduled = {s.name: s for s in scheduled_connections(store)}
+    assert set(scheduled) == {demo_profile.connection, ran, never}
+    assert scheduled[ran].interval_minutes == 24 * 60
+    assert scheduled[ran].due_at == last + 24 * 3600
+    assert scheduled[never].due_at == 0.0
+    assert scheduled[demo_profile.connection].due_at == 0.0  # it ran too, but syncs at start
+
+    clock, manager, scheduler = make(qtbot)
+    clock.now = last + 3600  # the program starts an hour after the daily run
+    scheduler.set_connections(scheduled.values())
+    scheduler.check_due()
+    assert sorted(manager.started) == sorted([demo_profile.connection, never])
+    assert scheduler.due(ran) == last + 24 * 3600
+    manager.finish(never)
+    manager.finish(demo_profile.connection)
+    clock.now = last + 24 * 3600 - 1
+    scheduler.check_due()
+    assert ran not in manager.started
+    clock.now = last + 24 * 3600
+    scheduler.check_due()
+    assert ran in manager.started
+
+
+def test_a_connection_seen_again_keeps_its_due_time(qtbot) -> None:
+    clock, manager, scheduler = make(qtbot)
+    scheduler.set_connections([Scheduled("job → a", 1440, due_at=clock.now + 600)])
+    scheduler.check_due()
+    assert manager.started == []
+    scheduler.set_connections([Scheduled("job → a", 1440, due_at=0.0)])  # a later reading
+    assert scheduler.due("job → a") == clock.now + 600

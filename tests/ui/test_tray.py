@@ -95,3 +95,23 @@ def test_a_failed_run_turns_the_icon_to_error(qtbot, tray_parts, demo_profile) -
     assert tray.look == "tray-error"
     assert demo_profile.connection in tray.icon.toolTip()
     assert messages and "needs attention" in messages[0][0]
+
+
+def test_sync_all_now_runs_the_share_destinations_too(qtbot, tray_parts, demo_profile) -> None:
+    from helpers.share_profile import build_share_profile
+
+    from piesync_desktop.engine.store import Store
+    from piesync_desktop.ui.scheduler import scheduled_connections
+
+    tray, manager, scheduler, _messages = tray_parts
+    shared = build_share_profile(demo_profile.profile)
+    with Store(shared.store_path) as store:
+        scheduler.set_connections(scheduled_connections(store))  # as the window feeds it
+    finished: list[str] = []
+    manager.run_finished.connect(lambda result: finished.append(result.connection))
+    action(tray, "Sync all now").trigger()
+    wanted = {demo_profile.connection, *shared.destinations}
+    qtbot.waitUntil(lambda: set(finished) == wanted, timeout=30_000)
+    for folder in (shared.first, shared.second):
+        assert sum("gSync" in p.read_text() for p in folder.glob("*.vcf")) == 2
+    assert tray.look == "tray-idle"

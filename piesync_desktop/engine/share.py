@@ -194,6 +194,14 @@ class RemovalPlan:
     copies: list[Listed] = field(default_factory=list)  # deleted
     kept: list[Listed] = field(default_factory=list)  # the destination's own: leave the group
     groups: tuple[str, ...] = ()  # the group and the reference tag, removed where they are objects
+    group_objects: bool = False  # the app keeps groups as objects of their own (TagRemover)
+
+    def groups_sentence(self) -> str:
+        """What becomes of the group and the reference tag there."""
+        group, tag = self.groups
+        if self.group_objects:
+            return f"The group '{group}' and the tag '{tag}' are removed there."
+        return f"No contact there keeps the group '{group}' or the tag '{tag}'."
 
     def describe(self) -> list[str]:
         """The confirmation, line by line."""
@@ -210,7 +218,7 @@ class RemovalPlan:
                 "they leave the group and stay in the account:"
             )
             lines += [f"  - {item.name or item.rid}" for item in self.kept]
-        lines.append(f"The group '{group}' and the tag '{self.groups[-1]}' are removed there.")
+        lines.append(self.groups_sentence())
         return lines
 
 
@@ -242,6 +250,7 @@ def plan_removal(
         destination,
         _label(SideChoice.of(destination.b_spec, connector)),
         groups=(role.group, role.reference_tag),
+        group_objects=isinstance(connector, TagRemover),
     )
     for record in sorted(records, key=lambda r: (r.display_name().casefold(), r.id)):
         listed = Listed(record.id, record.display_name())

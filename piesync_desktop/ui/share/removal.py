@@ -109,10 +109,9 @@ class RemovalDialog(QDialog):
         self.kept_label.setVisible(bool(plan.kept))
         self.kept_list.setVisible(bool(plan.kept))
 
-        tag = escape(plan.groups[-1]) if plan.groups else ""
         self.groups_label = QLabel(
-            f"The group '{group}' and the label '{tag}' are removed there, and the destination "
-            "leaves the job. Deleted contacts cannot be brought back by the program."
+            f"{escape(plan.groups_sentence())} The destination leaves the job. Deleted contacts "
+            "cannot be brought back by the program."
         )
         self.groups_label.setWordWrap(True)
         self.groups_label.setEnabled(False)

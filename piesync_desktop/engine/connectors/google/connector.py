@@ -807,8 +807,8 @@ def _api_error(response: httpx.Response, what: str, account: str) -> ConnectorEr
         )
     if response.status_code >= 500:
         return TransientError(
-            f"Google answered {response.status_code} to {what}: {message}. Nothing was lost; "
-            "the next run tries again.",
+            f"Google answered {response.status_code} to {what}: {message.rstrip('.')}. "
+            "Nothing was lost; the next run tries again.",
             title="Google unavailable",
         )
     return GoogleApiError(

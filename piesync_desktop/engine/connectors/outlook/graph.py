@@ -261,8 +261,9 @@ class GraphClient:
         if unsure:
             first = unsure[0]
             raise TransientError(
-                f"Outlook answered {first.status or 'nothing'} while {what}: {first.message()}. "
-                "Some may be saved all the same; the next run finds them, and makes none twice.",
+                f"Outlook answered {first.status or 'nothing'} while {what}: "
+                f"{first.message().rstrip('.')}. Some may be saved all the same; the next run "
+                "finds them, and makes none twice.",
                 title="Outlook unavailable",
             )
         return answers
@@ -320,8 +321,9 @@ class GraphClient:
             )
         if status == 403:
             return ConnectorError(
-                f"Outlook refused {what} for {self._account}: {message}. The sign-in must allow "
-                "reading and writing contacts (Contacts.ReadWrite): sign in again and accept it.",
+                f"Outlook refused {what} for {self._account}: {message.rstrip('.')}. "
+                "The sign-in must allow reading and writing contacts (Contacts.ReadWrite): "
+                "sign in again and accept it.",
                 title="Outlook refused access",
             )
         if status == 429:
@@ -334,8 +336,8 @@ class GraphClient:
             )
         if status >= 500:
             return TransientError(
-                f"Outlook answered {status} to {what}: {message}. Nothing was lost; the next "
-                "run tries again.",
+                f"Outlook answered {status} to {what}: {message.rstrip('.')}. "
+                "Nothing was lost; the next run tries again.",
                 title="Outlook unavailable",
             )
         return GraphError(f"Outlook refused {what}: {message}", status, code)

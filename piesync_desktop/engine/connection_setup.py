@@ -106,9 +106,18 @@ def open_side(spec: str) -> Connector:
     return connector
 
 
+def same_address_book(a: SideChoice, b: SideChoice) -> bool:
+    """Whether two sides name one address book (``/x/book/`` and ``/x/book`` included)."""
+    if a.account_key != b.account_key:
+        return False
+    if a.app.key == "vcard":
+        return True  # a folder's account is the folder itself, resolved
+    return a.location.rstrip("/\\") == b.location.rstrip("/\\")
+
+
 def check_distinct(a: SideChoice, b: SideChoice) -> None:
     """Refuse a connection of an address book with itself."""
-    if a.account_key == b.account_key and a.location == b.location:
+    if same_address_book(a, b):
         raise ConfigError("Both sides name the same address book; pick two different ones.")
 
 

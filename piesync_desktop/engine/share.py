@@ -33,6 +33,7 @@ from piesync_desktop.engine.connection_setup import (
     check_distinct,
     name_problem,
     open_side,
+    same_address_book,
     save_new_connection,
 )
 from piesync_desktop.engine.connectors.base import (
@@ -104,7 +105,7 @@ def add_destination(store: Store, job: ShareJob, spec: str) -> ConnectionSetting
         )
     for existing in store.job_destinations(job.id or 0):
         there = SideChoice.of(existing.b_spec, open_connector(existing.b_spec))
-        if (there.account_key, there.location) == (choice.account_key, choice.location):
+        if same_address_book(there, choice):
             raise ConfigError(f"{choice.label} is already a destination of '{job.name}'.")
     role = job.role()
     settings = ConnectionSettings(
@@ -137,7 +138,7 @@ def find_destination(store: Store, job: ShareJob, spec: str) -> ConnectionSettin
     wanted = SideChoice.of(spec, open_connector(spec))
     for settings in destinations:
         there = SideChoice.of(settings.b_spec, open_connector(settings.b_spec))
-        if (there.account_key, there.location) == (wanted.account_key, wanted.location):
+        if same_address_book(there, wanted):
             return settings
     listed = ", ".join(s.b_spec for s in destinations) or "none"
     raise ConfigError(f"{spec} is not a destination of '{job.name}' (destinations: {listed}).")

@@ -205,6 +205,9 @@ def test_build_settings_refuses_the_same_book_and_impossible_options(folders):
     side = describe_side(f"vcard:{a}")
     with pytest.raises(ConfigError, match="same address book"):
         build_settings("x", side, side)
+    for spelling in (f"vcard:{a}/", f"vcard:{a}/../{a.name}"):  # one folder, written otherwise
+        with pytest.raises(ConfigError, match="same address book"):
+            build_settings("x", side, describe_side(spelling))
     other = SideChoice("plain:x", NO_TAGS, "plain:x", "x")
     with pytest.raises(ConfigError, match="Sync Deletions"):
         build_settings("x", side, other, sync_deletions=True)

@@ -10,9 +10,10 @@ through it, and opens the wizards, Health, a job's page, the Trash review and Se
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal, Slot
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPoint, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -138,8 +139,33 @@ class MainWindow(QMainWindow):
     # -- building --------------------------------------------------------------------------
 
     def _make_table(self) -> QTableView:
+        return self._list_table(
+            self.model,
+            Column.STATUS,
+            (
+                (Column.NAME, 160),
+                (Column.APPS, 440),
+                (Column.LAST_SYNC, 110),
+                (Column.IN_SYNC, 70),
+                (Column.EXCLUDED, 72),
+                (Column.DUPLICATES, 82),
+                (Column.FAILING, 62),
+            ),
+            self._context_menu,
+            self.open_health,
+        )
+
+    def _list_table(
+        self,
+        model: QAbstractItemModel,
+        status_column: int,
+        widths: Iterable[tuple[int, int]],
+        context_menu: Callable[[QPoint], None],
+        on_open: Callable[[], None],
+    ) -> QTableView:
+        """A list of the window (connections, share jobs): one row selected at a time."""
         table = QTableView()
-        table.setModel(self.model)
+        table.setModel(model)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.setAlternatingRowColors(True)
@@ -147,26 +173,18 @@ class MainWindow(QMainWindow):
         table.setWordWrap(False)
         table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # paths keep both ends
         # A status starts with what to do ("Sign in again: ..."): keep its start.
-        table.setItemDelegateForColumn(Column.STATUS, ElideRightDelegate(table))
+        table.setItemDelegateForColumn(status_column, ElideRightDelegate(table))
         table.verticalHeader().hide()
         table.verticalHeader().setDefaultSectionSize(34)
         header = table.horizontalHeader()
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in (
-            (Column.NAME, 160),
-            (Column.APPS, 440),
-            (Column.LAST_SYNC, 110),
-            (Column.IN_SYNC, 70),
-            (Column.EXCLUDED, 72),
-            (Column.DUPLICATES, 82),
-            (Column.FAILING, 62),
-        ):
+        for column, width in widths:
             table.setColumnWidth(column, width)
         table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        table.customContextMenuRequested.connect(self._context_menu)
-        table.doubleClicked.connect(lambda _index: self.open_health())
+        table.customContextMenuRequested.connect(context_menu)
+        table.doubleClicked.connect(lambda _index: on_open())
         table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         return table
 
@@ -203,34 +221,19 @@ class MainWindow(QMainWindow):
         return page
 
     def _make_jobs_table(self) -> QTableView:
-        table = QTableView()
-        table.setModel(self.jobs_model)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setAlternatingRowColors(True)
-        table.setShowGrid(False)
-        table.setWordWrap(False)
-        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        table.setItemDelegateForColumn(JobColumn.STATE, ElideRightDelegate(table))
-        table.verticalHeader().hide()
-        table.verticalHeader().setDefaultSectionSize(34)
-        header = table.horizontalHeader()
-        header.setHighlightSections(False)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for column, width in (
-            (JobColumn.NAME, 180),
-            (JobColumn.SHARES, 380),
-            (JobColumn.DESTINATIONS, 96),
-            (JobColumn.LAST_RUN, 110),
-            (JobColumn.NEXT_RUN, 120),
-        ):
-            table.setColumnWidth(column, width)
-        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        table.customContextMenuRequested.connect(self._jobs_context_menu)
-        table.doubleClicked.connect(lambda _index: self.open_job())
-        table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
-        return table
+        return self._list_table(
+            self.jobs_model,
+            JobColumn.STATE,
+            (
+                (JobColumn.NAME, 180),
+                (JobColumn.SHARES, 380),
+                (JobColumn.DESTINATIONS, 96),
+                (JobColumn.LAST_RUN, 110),
+                (JobColumn.NEXT_RUN, 120),
+            ),
+            self._jobs_context_menu,
+            self.open_job,
+        )
 
     def _make_jobs_empty_state(self) -> QWidget:
         page = QWidget()

@@ -32,6 +32,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from helpers.engine import LeanLoad
 from helpers.memory_connector import CRM_SCHEMA, MemoryApp, MemoryConnector
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -45,7 +46,6 @@ from hypothesis.stateful import (
 )
 
 from piesync_desktop.engine import share
-from piesync_desktop.engine import sync as sync_module
 from piesync_desktop.engine.connection import ConnectionSettings
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.mapping import Projector
@@ -409,18 +409,8 @@ RemovalMachine.TestCase.settings = ShareMachine.TestCase.settings
 TestShareRemoval = RemovalMachine.TestCase
 
 
-class LeanShareMachine(ShareMachine):
-    """The same in the lean way of big address books: only the store rows the changes touch,
-    and contacts to create read again as they are sent."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._saved = sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT
-        sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT = float("inf"), 0
-
-    def teardown(self) -> None:
-        sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT = self._saved
-        super().teardown()
+class LeanShareMachine(LeanLoad, ShareMachine):
+    """The same in the lean way of big address books."""
 
 
 LeanShareMachine.TestCase.settings = ShareMachine.TestCase.settings

@@ -12,12 +12,11 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from helpers.engine import make_pair
+from helpers.engine import LeanLoad, make_pair
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from piesync_desktop.engine import sync as sync_module
 from piesync_desktop.engine.connection import Side
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.matching import normalise_email
@@ -131,18 +130,8 @@ SyncMachine.TestCase.settings = settings(
 TestSyncProperties = SyncMachine.TestCase
 
 
-class PartialLoadMachine(SyncMachine):
-    """The same in the lean way of big address books: only the store rows the changes touch,
-    and contacts to create read again as they are sent."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._saved = sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT
-        sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT = float("inf"), 0
-
-    def teardown(self) -> None:
-        sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT = self._saved
-        super().teardown()
+class PartialLoadMachine(LeanLoad, SyncMachine):
+    """The same in the lean way of big address books."""
 
 
 PartialLoadMachine.TestCase.settings = SyncMachine.TestCase.settings

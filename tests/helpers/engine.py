@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from helpers.memory_connector import MemoryApp, MemoryConnector
+from piesync_desktop.engine import sync as sync_module
 from piesync_desktop.engine.connection import ConnectionSettings
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.model import AppSchema
@@ -58,3 +59,18 @@ def make_pair(
     b_acc = store.ensure_account("memory", pair.cb.account_key)
     store.add_connection(conn, a_acc, b_acc)
     return pair
+
+
+class LeanLoad:
+    """Mixed into a hypothesis state machine: the engine run in the lean way of big address
+    books (only the store rows the changes touch, contacts to create read again as they are
+    sent), for the machine's life."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._saved = sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT
+        sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT = float("inf"), 0
+
+    def teardown(self) -> None:
+        sync_module.FULL_LOAD_SHARE, sync_module.FULL_RECORDS_KEPT = self._saved
+        super().teardown()  # type: ignore[misc]

@@ -122,6 +122,9 @@ class Capabilities:
     custom_fields: bool = False
     delta: bool = False  # changes come as a delta, not as a full listing
     batch_size: int = 100
+    # Locations of one account share their contacts (Google labels, HubSpot lists), where
+    # folders and address books hold contacts of their own.
+    shared_locations: bool = False
 
 
 @dataclass(slots=True)

@@ -96,9 +96,11 @@ def add_destination(store: Store, job: ShareJob, spec: str) -> ConnectionSetting
     try:
         check_distinct(source_choice, choice)
     except ConfigError:
+        raise ConfigError(f"{label} is the job's source; a destination is another one.") from None
+    if _overlap(source_choice, choice):  # the copies would be in the group there: shared again
         raise ConfigError(
-            f"{choice.label} is the job's source; a destination is another account."
-        ) from None
+            f"{label} is in the account of the job's source; a destination is another account."
+        )
     if not destination.app.capabilities.tags:
         raise ConfigError(
             f"{destination.app.name} has no groups, so the shared group cannot be made there."
@@ -106,7 +108,12 @@ def add_destination(store: Store, job: ShareJob, spec: str) -> ConnectionSetting
     for existing in store.job_destinations(job.id or 0):
         there = SideChoice.of(existing.b_spec, open_connector(existing.b_spec))
         if same_address_book(there, choice):
-            raise ConfigError(f"{choice.label} is already a destination of '{job.name}'.")
+            raise ConfigError(f"{label} is already a destination of '{job.name}'.")
+        if _overlap(there, choice):
+            # Two sets of copies in one account would each take the other's for its own.
+            raise ConfigError(
+                f"{_label(there)} is already a destination of '{job.name}' in that account."
+            )
     role = job.role()
     settings = ConnectionSettings(
         name=_free_name(f"{job.name} → {label}", store.connection_names()),
@@ -414,6 +421,11 @@ def _ungroup(
         record(left)
         done += left
     return problems
+
+
+def _overlap(a: SideChoice, b: SideChoice) -> bool:
+    """Whether two places of one account hold the same contacts (two Google labels)."""
+    return a.account_key == b.account_key and a.app.capabilities.shared_locations
 
 
 def _label(choice: SideChoice) -> str:

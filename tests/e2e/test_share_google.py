@@ -273,6 +273,23 @@ def test_a_destination_added_later_is_synced_at_once(cli, google, people):
         assert labels(google, CY, the(google, CY, name)) == {"myContacts", "Team", "gSync1"}
 
 
+def test_another_label_of_the_source_or_of_a_destination_account_is_refused(
+    cli, google, people, capsys
+):
+    share(cli, f"google:@{BOB}")
+    before = {email: len(google.api[email].persons()) for email in (ADA, BOB)}
+    # Its copies would be in 'Team' of Ada's account, and shared again at the next run.
+    code, _ = cli("share", "Team", "--to", f"google:Family@{ADA}")
+    assert code == 2 and "account of the job's source" in capsys.readouterr().err
+    # Two sets of copies in Bob's account would each take the other's for its own.
+    code, _ = cli("share", "Team", "--to", f"google:Team@{BOB}")
+    assert code == 2 and "already a destination of 'Team' in that account" in (
+        capsys.readouterr().err
+    )
+    assert {email: len(google.api[email].persons()) for email in (ADA, BOB)} == before
+    assert len(cli.json("shares")[0]["destinations"]) == 1
+
+
 def test_removing_a_destination_deletes_the_copies_and_the_labels_and_keeps_the_own_contact(
     cli, google, people
 ):

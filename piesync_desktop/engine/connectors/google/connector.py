@@ -113,6 +113,7 @@ class GoogleContacts:
             custom_fields=True,
             delta=True,
             batch_size=BATCH,
+            shared_locations=True,
         ),
     )
 

@@ -219,6 +219,7 @@ class HubSpotContacts:
             custom_fields=True,
             delta=True,
             batch_size=BATCH,
+            shared_locations=True,
         ),
     )
 

@@ -543,8 +543,13 @@ def _trash(args: argparse.Namespace, store: Store, profile: Path, out: TextIO) -
         tag = "tagged 'PieSync Trash'" if item.tagged else "not tagged"
         email = f" <{item.email}>" if item.email else ""
         decision = f"; {_DECISION_TEXT[TrashDecision(item.decision)]}" if item.decision else ""
+        gone = (
+            f"out of '{settings.share.group}' (or deleted) in"
+            if settings.share is not None
+            else "deleted in"
+        )
         print(
-            f"{item.side.upper()} {item.name}{email} ({item.id}): deleted in "
+            f"{item.side.upper()} {item.name}{email} ({item.id}): {gone} "
             f"{item.deleted_in.upper()} on {when}, {tag}{decision}",
             file=out,
         )

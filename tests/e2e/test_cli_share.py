@@ -149,6 +149,8 @@ def test_a_contact_leaving_the_group_is_put_up_for_review_and_comes_back(cli, bo
     assert categories(bob) == {"gSync1", TRASH_TAG}  # out of the group, kept for review
     [item] = cli.json("trash", "Team → vCard folder 'one'")
     assert item["name"] == "Bob" and item["tagged"] and item["side"] == "b"
+    code, text = cli("trash", "Team → vCard folder 'one'")
+    assert code == 0 and "B Bob (" in text and "out of 'Team' (or deleted) in A on" in text
     data = cli.json("health", "Team → vCard folder 'one'")
     [copy] = [c for c in data["contacts"] if c["name"] == "Bob" and c["side"] == "b"]
     assert copy["reason"].startswith("No longer in 'Team' in vCard folder")

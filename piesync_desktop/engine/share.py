@@ -46,7 +46,7 @@ from piesync_desktop.engine.connectors.base import (
 from piesync_desktop.engine.errors import ConfigError, ConnectorError, SyncError
 from piesync_desktop.engine.locks import AccountLocks
 from piesync_desktop.engine.mapping import default_mappings
-from piesync_desktop.engine.model import ReadFailure, Record, RecordUpdate
+from piesync_desktop.engine.model import ReadFailure, Record, RecordUpdate, WriteResult
 from piesync_desktop.engine.store import RunSummary, ShareEvent, Store
 from piesync_desktop.engine.sync import RunOptions, run_sync
 
@@ -301,18 +301,26 @@ def carry_out_removal(
         except SyncError:
             store.set_paused(settings.name, settings.paused)  # nothing was done
             raise
-        copies = {item.rid: item for item in plan.copies + fresh.copies}
-        present = [copies[item.rid] for item in fresh.copies]
-        result.problems += _delete(
+        group = settings.share.group
+        # What is there now: copies made since the confirmation are the job's all the same.
+        result.problems += _in_batches(
             connector,
-            present,
+            fresh.copies,
+            lambda chunk: connector.delete([item.rid for item in chunk]),
+            "could not be deleted",
+            "Stopped deleting",
             result.deleted,
             partial(record, DELETED, "Deleted with the destination, as confirmed."),
+            salvage=lambda chunk: _gone(connector, chunk),
         )
-        result.problems += _ungroup(
+        result.problems += _in_batches(
             connector,
             fresh.kept,
-            settings.share.group,
+            lambda chunk: connector.update(
+                [RecordUpdate(i.rid, remove_tags=i.tags or frozenset({group})) for i in chunk]
+            ),
+            f"could not leave '{group}'",
+            f"Stopped taking contacts out of '{group}'",
             result.kept,
             partial(record, LEFT_GROUP, "Kept in the account."),
         )
@@ -354,32 +362,40 @@ def _listing(connector: Connector) -> list[Record]:
     return list(changes.records)
 
 
-def _delete(
+def _in_batches(
     connector: Connector,
     items: Sequence[Listed],
+    send: Callable[[Sequence[Listed]], list[WriteResult]],
+    refused: str,
+    stopped: str,
     done: list[Listed],
     record: Callable[[Sequence[Listed]], None],
+    salvage: Callable[[Sequence[Listed]], list[Listed]] | None = None,
 ) -> list[str]:
+    """Send ``items`` in the app's batches, recording each batch's successes as it goes; the
+    problems, in words. An app that stops answering stops it (``salvage`` then says which of
+    that batch went all the same)."""
     problems = []
     for chunk in batched(list(items), connector.app.capabilities.batch_size):
         try:
-            results = {r.key: r for r in connector.delete([item.rid for item in chunk])}
+            results = {r.key: r for r in send(chunk)}
         except SyncError as exc:
-            problems.append(f"Stopped deleting: {exc.message}")
-            gone = _gone(connector, chunk)  # what went before the app stopped answering
-            record(gone)
-            done += gone
+            problems.append(f"{stopped}: {exc.message}")
+            went = salvage(chunk) if salvage else []
+            record(went)
+            done += went
             break
-        deleted = []
+        succeeded = []
         for item in chunk:
             answer = results.get(item.rid)
-            if answer is not None and not answer.error:
-                deleted.append(item)
-            else:
-                error = answer.error if answer and answer.error else "no answer"
-                problems.append(f"'{item.name or item.rid}' could not be deleted: {error}.")
-        record(deleted)
-        done += deleted
+            if answer is not None and not answer.error and not answer.conflict:
+                succeeded.append(item)
+                continue
+            # No error but not done: a conflict (the contact changed meanwhile).
+            error = "no answer" if answer is None else answer.error or "changed meanwhile"
+            problems.append(f"'{item.name or item.rid}' {refused}: {error}.")
+        record(succeeded)
+        done += succeeded
     return problems
 
 
@@ -391,36 +407,6 @@ def _gone(connector: Connector, items: Sequence[Listed]) -> list[Listed]:
         return []
     gone = {a.id for a in answers if isinstance(a, ReadFailure) and a.gone}
     return [item for item in items if item.rid in gone]
-
-
-def _ungroup(
-    connector: Connector,
-    items: Sequence[Listed],
-    group: str,
-    done: list[Listed],
-    record: Callable[[Sequence[Listed]], None],
-) -> list[str]:
-    problems = []
-    for chunk in batched(list(items), connector.app.capabilities.batch_size):
-        updates = [
-            RecordUpdate(item.rid, remove_tags=item.tags or frozenset({group})) for item in chunk
-        ]
-        try:
-            results = {r.key: r for r in connector.update(updates)}
-        except SyncError as exc:
-            problems.append(f"Stopped taking contacts out of '{group}': {exc.message}")
-            break
-        left = []
-        for item in chunk:
-            answer = results.get(item.rid)
-            if answer is not None and not answer.error and not answer.conflict:
-                left.append(item)
-            else:
-                error = answer.error if answer and answer.error else "changed meanwhile"
-                problems.append(f"'{item.name or item.rid}' could not leave '{group}': {error}.")
-        record(left)
-        done += left
-    return problems
 
 
 def _overlap(a: SideChoice, b: SideChoice) -> bool:

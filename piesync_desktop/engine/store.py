@@ -773,10 +773,16 @@ class Store:
             )
         ]
 
-    def index_count(self, connection_id: int, side: str) -> int:
+    def index_count(self, connection_id: int, side: str, state: str | None = None) -> int:
+        """How many records of a side the index holds (in ``state``, if given)."""
+        if state is None:
+            return self.db.execute(
+                "SELECT COUNT(*) FROM records WHERE connection_id = ? AND side = ?",
+                (connection_id, side),
+            ).fetchone()[0]
         return self.db.execute(
-            "SELECT COUNT(*) FROM records WHERE connection_id = ? AND side = ?",
-            (connection_id, side),
+            "SELECT COUNT(*) FROM records WHERE connection_id = ? AND side = ? AND state = ?",
+            (connection_id, side, state),
         ).fetchone()[0]
 
     def _chunked(self, sql: str, params: tuple, values: Iterable[Any]) -> Iterator[tuple]:

@@ -110,7 +110,7 @@ def job_row(store: Store, job: ShareJob) -> JobRow:
         DestinationRow(
             connection_row(store, settings),
             settings.b_spec,
-            len(store.rids_in_state(settings.id or 0, "b", RecordState.IN_SYNC)),
+            store.index_count(settings.id or 0, "b", RecordState.IN_SYNC),
         )
         for settings in store.job_destinations(job.id or 0)
     ]

@@ -74,6 +74,7 @@ from piesync_desktop.ui.wizard.common import (
     WizardPage,
     explanation,
     problem_palette,
+    set_buttons_enabled,
 )
 from piesync_desktop.ui.wizard.draft import ConnectionDraft
 
@@ -875,14 +876,10 @@ class ShareJobWizard(QWizard):
 
     def _set_saving(self, saving: bool) -> None:
         self._saving = saving
-        for button in (
-            QWizard.WizardButton.FinishButton,
-            QWizard.WizardButton.BackButton,
-            QWizard.WizardButton.CancelButton,
-        ):
-            widget = self.button(button)
-            if widget is not None:
-                widget.setEnabled(not saving)
+        buttons = QWizard.WizardButton
+        set_buttons_enabled(
+            self, (buttons.FinishButton, buttons.BackButton, buttons.CancelButton), not saving
+        )
         if not saving:  # the Finish button follows the page again
             page = self.currentPage()
             finish = self.button(QWizard.WizardButton.FinishButton)

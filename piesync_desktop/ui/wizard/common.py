@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QVBoxLayout,
     QWidget,
+    QWizard,
     QWizardPage,
 )
 
@@ -38,6 +39,16 @@ def explanation(text: str = "", parent: QWidget | None = None) -> QLabel:
 
 
 PROBLEM_COLOUR = QColor("#b3261e")  # a red that reads on light and dark backgrounds
+
+
+def set_buttons_enabled(
+    wizard: QWizard, buttons: tuple[QWizard.WizardButton, ...], enabled: bool
+) -> None:
+    """Turn a wizard's buttons on or off together (off while it saves)."""
+    for which in buttons:
+        widget = wizard.button(which)
+        if widget is not None:
+            widget.setEnabled(enabled)
 
 
 def problem_palette(widget: QWidget) -> QPalette:

@@ -27,7 +27,7 @@ from piesync_desktop.ui.icons import icon
 from piesync_desktop.ui.tasks import StoreTasks, TaskError
 from piesync_desktop.ui.wizard.app_page import AppPage
 from piesync_desktop.ui.wizard.catalogue import app_by_key
-from piesync_desktop.ui.wizard.common import WizardPage
+from piesync_desktop.ui.wizard.common import WizardPage, set_buttons_enabled
 from piesync_desktop.ui.wizard.direction_page import DirectionPage
 from piesync_desktop.ui.wizard.draft import ConnectionDraft
 from piesync_desktop.ui.wizard.mappings_page import MappingsPage
@@ -182,15 +182,12 @@ class ConnectionWizard(QWizard):
 
     def _set_saving(self, saving: bool) -> None:
         self._saving = saving
-        for button in (
-            QWizard.WizardButton.FinishButton,
-            QWizard.WizardButton.BackButton,
-            QWizard.WizardButton.CancelButton,
-            QWizard.WizardButton.NextButton,
-        ):
-            widget = self.button(button)
-            if widget is not None:
-                widget.setEnabled(not saving)
+        buttons = QWizard.WizardButton
+        set_buttons_enabled(
+            self,
+            (buttons.FinishButton, buttons.BackButton, buttons.CancelButton, buttons.NextButton),
+            not saving,
+        )
 
     def _on_saved(self, name: str) -> None:
         self._set_saving(False)
